@@ -1,0 +1,140 @@
+//! The injection pipeline every face calls: decide, strip, render, merge, record.
+//!
+//! Reads top to bottom like Istio's `injectPod` (pkg/kube/inject/webhook.go): decision →
+//! strip the previous injection → render the template for the stripped pod → merge → status.
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::decision::{self, Decision};
+use crate::inject::{self, InjectError, InjectionStatus};
+use crate::template::{MeshData, SidecarTemplate, TemplateData, TemplateError};
+
+/// A config with its template compiled, ready to inject pods.
+#[derive(Debug)]
+pub struct Injector {
+    config: Config,
+    template: SidecarTemplate,
+    mesh: MeshData,
+}
+
+/// What happened to one pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The rules said no; the pod is untouched.
+    Skipped(Decision),
+    /// The pod carries the sidecar now.
+    Injected {
+        /// Why it was injected (and any warnings).
+        decision: Decision,
+        /// False when the pod already carried exactly this injection.
+        changed: bool,
+        /// What the pod's status annotation now says.
+        status: InjectionStatus,
+    },
+}
+
+/// Why injection failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InjectionError {
+    /// The template could not be rendered for this pod.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The pod could not take the rendered sidecar.
+    #[error(transparent)]
+    Pod(#[from] InjectError),
+}
+
+/// A pod every valid template must render for; used to check settings before any admission.
+const SAMPLE_POD: &str = r#"{
+  "metadata": {"name": "sleep", "namespace": "default", "labels": {"app": "sleep"}, "annotations": {}},
+  "spec": {"containers": [{"name": "sleep", "image": "tutum/curl", "command": ["/bin/sleep", "infinity"],
+            "ports": [{"containerPort": 80}]}]}
+}"#;
+
+impl Injector {
+    /// Compiles the config's template.
+    pub fn new(config: Config) -> Result<Self, TemplateError> {
+        let template = SidecarTemplate::compile(&config.injector.template)?;
+        let mesh = MeshData::new(&config.mesh);
+        Ok(Self {
+            config,
+            template,
+            mesh,
+        })
+    }
+
+    /// The configuration this injector was built from.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The compiled template.
+    pub fn template(&self) -> &SidecarTemplate {
+        &self.template
+    }
+
+    /// Renders the template once for a sample pod, so a template that cannot work is refused
+    /// when the config is loaded rather than at the first admission.
+    pub fn check(&self) -> Result<(), InjectionError> {
+        let mut pod: Value =
+            serde_json::from_str(SAMPLE_POD).map_err(|e| InjectError::NotAPod(e.to_string()))?;
+        self.inject(&mut pod, None).map(|_| ())
+    }
+
+    /// Injects `pod` (a Pod or a pod template) in place.
+    ///
+    /// `namespace` is the namespace the pod will live in when the pod does not say (admission
+    /// requests carry it beside the object). On error the pod may be half-stripped: callers
+    /// discard it.
+    pub fn inject(
+        &self,
+        pod: &mut Value,
+        namespace: Option<&str>,
+    ) -> Result<Outcome, InjectionError> {
+        let pod_namespace = pod
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .filter(|ns| !ns.is_empty())
+            .map(str::to_string);
+        let namespace = pod_namespace.as_deref().or(namespace);
+        let decision = decision::evaluate(pod, namespace, &self.config.injector);
+        if !decision.inject {
+            return Ok(Outcome::Skipped(decision));
+        }
+        inject::spec_mut(pod)?;
+
+        let previous = inject::read_status(pod)?;
+        let before = previous
+            .as_ref()
+            .map(|s| (inject::footprint(pod, s), status_text(pod)));
+        if let Some(status) = &previous {
+            inject::strip(pod, status, false)?;
+        }
+        let rendered = self
+            .template
+            .render(&TemplateData::new(pod, namespace, &self.mesh))?;
+        let proxy_first = self
+            .config
+            .mesh
+            .default_config
+            .hold_application_until_proxy_starts;
+        let status = inject::merge(pod, &rendered, self.template.version(), proxy_first)?;
+        let after = (inject::footprint(pod, &status), status_text(pod));
+        Ok(Outcome::Injected {
+            decision,
+            changed: before.as_ref() != Some(&after),
+            status,
+        })
+    }
+}
+
+fn status_text(pod: &Value) -> Option<String> {
+    pod.pointer("/metadata/annotations")
+        .and_then(|a| a.get(inject::STATUS_ANNOTATION))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests;

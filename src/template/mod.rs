@@ -1,0 +1,352 @@
+//! The sidecar template: upon syntax, Istio's data names and functions, YAML-safe output.
+//!
+//! The data has the seed's top-level names `ObjectMeta`, `Spec`, `ProxyConfig` and `MeshConfig`,
+//! with the JSON field names users see in YAML below them (`ObjectMeta.labels`,
+//! `ProxyConfig.configPath`). `ObjectMeta.labels` and `ObjectMeta.annotations` always exist, so
+//! `{% if ObjectMeta.labels?.app %}` tests for a missing label.
+//!
+//! # Why values can never change the structure
+//! The formatter never writes a string, list or map into the YAML text. It writes a placeholder
+//! token, remembers the value, and after the text is parsed as YAML each placeholder is replaced
+//! by its value in the parsed tree. A value from the pod therefore lands as exactly one scalar
+//! (or, for maps and lists, exactly one node) wherever the template put it — plain, quoted or in a
+//! list — whatever newlines, colons, quotes or `---` it holds. Numbers and booleans are written as
+//! text: they cannot carry YAML syntax.
+
+mod functions;
+mod spec;
+
+use std::cell::RefCell;
+
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use spec::{SidecarInjectionSpec, SpecError};
+
+use crate::config::MeshConfig;
+use functions::{from_json_value, to_json_value};
+
+/// Name under which the template is stored; it appears in upon's error locations.
+const TEMPLATE_NAME: &str = "sidecar";
+/// Start of a placeholder token: letters only, so it is a plain scalar in every YAML context.
+const TOKEN_START: &str = "sidecarinjectorvalue";
+/// End of a placeholder token (after the index digits).
+const TOKEN_END: char = 'x';
+
+thread_local! {
+    /// Values written by the formatter during the current render, indexed by placeholder number.
+    static CAPTURED: RefCell<Vec<upon::Value>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Why a template could not be compiled or rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TemplateError {
+    /// The template's syntax is wrong.
+    #[error("template syntax error at line {line}, column {column}: {reason}")]
+    Syntax {
+        /// 1-based line in the template.
+        line: usize,
+        /// 1-based column in the template.
+        column: usize,
+        /// What upon found.
+        reason: String,
+    },
+    /// Rendering failed, e.g. a missing field or a function error.
+    #[error("template render error at line {line}, column {column}: {reason}")]
+    Render {
+        /// 1-based line in the template.
+        line: usize,
+        /// 1-based column in the template.
+        column: usize,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The rendered text is not YAML.
+    #[error("the rendered template is not valid YAML: {0}")]
+    Yaml(String),
+    /// A list or map was written inside a longer text.
+    #[error(
+        "the rendered template puts {0} inside a longer text; a map or list must be a whole value (use toJson for text)"
+    )]
+    Interpolation(&'static str),
+    /// The rendered YAML is not a SidecarInjectionSpec.
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    /// The template text contains our placeholder marker.
+    #[error("the template must not contain the reserved text `{TOKEN_START}`")]
+    Reserved,
+}
+
+/// A compiled sidecar template.
+pub struct SidecarTemplate {
+    engine: upon::Engine<'static>,
+    version: String,
+}
+
+impl std::fmt::Debug for SidecarTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SidecarTemplate")
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
+impl SidecarTemplate {
+    /// Compiles `source`; syntax errors carry the line and column.
+    pub fn compile(source: &str) -> Result<Self, TemplateError> {
+        if source.contains(TOKEN_START) {
+            return Err(TemplateError::Reserved);
+        }
+        let mut engine = upon::Engine::new();
+        engine.set_default_formatter(&capture_formatter);
+        functions::register(&mut engine);
+        engine
+            .add_template(TEMPLATE_NAME, source.to_string())
+            .map_err(|e| {
+                let (line, column, reason) = locate(&e);
+                TemplateError::Syntax {
+                    line,
+                    column,
+                    reason,
+                }
+            })?;
+        Ok(Self {
+            engine,
+            version: hex_sha256(source),
+        })
+    }
+
+    /// The sha256 of the template text: the `version` in `sidecar.istio.io/status`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Renders the template for one pod and reads the result as a SidecarInjectionSpec.
+    pub fn render(&self, data: &TemplateData) -> Result<SidecarInjectionSpec, TemplateError> {
+        let tree = self.render_tree(data)?;
+        Ok(SidecarInjectionSpec::from_value(tree)?)
+    }
+
+    /// Renders to the parsed YAML tree with every placeholder replaced by its value.
+    pub fn render_tree(&self, data: &TemplateData) -> Result<Value, TemplateError> {
+        CAPTURED.with(|c| c.borrow_mut().clear());
+        let rendered = self
+            .engine
+            .template(TEMPLATE_NAME)
+            .render_from(&data.0)
+            .to_string();
+        let captured = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        let text = rendered.map_err(|e| {
+            let (line, column, reason) = locate(&e);
+            TemplateError::Render {
+                line,
+                column,
+                reason,
+            }
+        })?;
+        let tree: Value =
+            serde_yaml::from_str(&text).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+        substitute(tree, &captured)
+    }
+}
+
+/// The data a template sees, built once per pod.
+#[derive(Debug, Clone)]
+pub struct TemplateData(upon::Value);
+
+impl TemplateData {
+    /// Data for `pod` (a Pod or pod template: `metadata` and `spec` are read).
+    ///
+    /// `namespace` fills `ObjectMeta.namespace` when the pod has none (pods created by
+    /// controllers arrive without one).
+    pub fn new(pod: &Value, namespace: Option<&str>, mesh: &MeshData) -> Self {
+        let mut meta = match pod.get("metadata").map(from_json_value) {
+            Some(upon::Value::Map(m)) => m,
+            _ => Default::default(),
+        };
+        for key in ["labels", "annotations"] {
+            if !matches!(meta.get(key), Some(upon::Value::Map(_))) {
+                meta.insert(key.to_string(), upon::Value::Map(Default::default()));
+            }
+        }
+        if let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
+            let has_namespace =
+                matches!(meta.get("namespace"), Some(upon::Value::String(s)) if !s.is_empty());
+            if !has_namespace {
+                meta.insert("namespace".into(), upon::Value::from(ns));
+            }
+        }
+        let spec = match pod.get("spec").map(from_json_value) {
+            Some(spec @ upon::Value::Map(_)) => spec,
+            _ => upon::Value::Map(Default::default()),
+        };
+        let mut root = std::collections::BTreeMap::new();
+        root.insert("ObjectMeta".to_string(), upon::Value::Map(meta));
+        root.insert("Spec".to_string(), spec);
+        root.insert("ProxyConfig".to_string(), mesh.proxy.clone());
+        root.insert("MeshConfig".to_string(), mesh.mesh.clone());
+        Self(upon::Value::Map(root))
+    }
+}
+
+/// ProxyConfig and MeshConfig converted for templates once, not once per pod.
+#[derive(Debug, Clone)]
+pub struct MeshData {
+    proxy: upon::Value,
+    mesh: upon::Value,
+}
+
+impl MeshData {
+    /// Converts the mesh config (JSON field names, unknown fields included).
+    pub fn new(mesh: &MeshConfig) -> Self {
+        let mesh_json = serde_json::to_value(mesh).unwrap_or(Value::Null);
+        let proxy = mesh_json
+            .get("defaultConfig")
+            .map(from_json_value)
+            .unwrap_or_default();
+        Self {
+            proxy,
+            mesh: from_json_value(&mesh_json),
+        }
+    }
+}
+
+/// The default formatter: numbers and booleans as text, everything else as a placeholder.
+fn capture_formatter(f: &mut upon::fmt::Formatter<'_>, value: &upon::Value) -> upon::fmt::Result {
+    use std::fmt::Write;
+    match value {
+        upon::Value::None => {}
+        upon::Value::Bool(b) => write!(f, "{b}")?,
+        upon::Value::Integer(n) => write!(f, "{n}")?,
+        upon::Value::Float(x) if x.is_finite() => write!(f, "{x:?}")?,
+        other => {
+            let index = CAPTURED.with(|c| {
+                let mut c = c.borrow_mut();
+                c.push(other.clone());
+                c.len() - 1
+            });
+            write!(f, "{TOKEN_START}{index}{TOKEN_END}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Replaces placeholders in every string and key of `tree` by the captured values.
+fn substitute(tree: Value, captured: &[upon::Value]) -> Result<Value, TemplateError> {
+    if captured.is_empty() {
+        return Ok(tree);
+    }
+    Ok(match tree {
+        Value::String(s) => substitute_text(&s, captured)?,
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| substitute(item, captured))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => {
+            let mut out = Map::with_capacity(map.len());
+            for (key, value) in map {
+                let key = match substitute_text(&key, captured)? {
+                    Value::String(k) => k,
+                    other => scalar_key(&other)
+                        .ok_or(TemplateError::Interpolation("a map or list as a key"))?,
+                };
+                out.insert(key, substitute(value, captured)?);
+            }
+            Value::Object(out)
+        }
+        other => other,
+    })
+}
+
+fn scalar_key(value: &Value) -> Option<String> {
+    match value {
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Null => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// A string that is exactly one placeholder becomes the value; otherwise the values' text is
+/// spliced into the string.
+fn substitute_text(text: &str, captured: &[upon::Value]) -> Result<Value, TemplateError> {
+    if !text.contains(TOKEN_START) {
+        return Ok(Value::String(text.to_string()));
+    }
+    let mut pieces: Vec<Piece<'_>> = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(TOKEN_START) {
+        let after = &rest[start + TOKEN_START.len()..];
+        let digits = after
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let index = after[..digits]
+            .parse::<usize>()
+            .ok()
+            .filter(|i| *i < captured.len());
+        match (index, after[digits..].starts_with(TOKEN_END)) {
+            (Some(i), true) => {
+                pieces.push(Piece::Text(&rest[..start]));
+                pieces.push(Piece::Value(&captured[i]));
+                rest = &after[digits + TOKEN_END.len_utf8()..];
+            }
+            _ => {
+                pieces.push(Piece::Text(&rest[..start + TOKEN_START.len()]));
+                rest = after;
+            }
+        }
+    }
+    pieces.push(Piece::Text(rest));
+    pieces.retain(|p| !matches!(p, Piece::Text("")));
+    if let [Piece::Value(v)] = pieces.as_slice() {
+        return Ok(to_json_value(v));
+    }
+    let mut out = String::with_capacity(text.len());
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Value(upon::Value::String(s)) => out.push_str(s),
+            Piece::Value(upon::Value::Float(f)) => out.push_str(&f.to_string()),
+            Piece::Value(upon::Value::List(_)) => {
+                return Err(TemplateError::Interpolation("a list"));
+            }
+            Piece::Value(upon::Value::Map(_)) => return Err(TemplateError::Interpolation("a map")),
+            Piece::Value(other) => out.push_str(&to_json_value(other).to_string()),
+        }
+    }
+    Ok(Value::String(out))
+}
+
+enum Piece<'a> {
+    Text(&'a str),
+    Value(&'a upon::Value),
+}
+
+/// Line, column and reason from an upon error (upon only exposes them through `{:#}`).
+fn locate(error: &upon::Error) -> (usize, usize, String) {
+    let pretty = format!("{error:#}");
+    let marker = format!("--> {TEMPLATE_NAME}:");
+    let (line, column) = pretty
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(marker.as_str()).map(str::to_string))
+        .and_then(|loc| {
+            let (l, c) = loc.split_once(':')?;
+            Some((l.parse().ok()?, c.parse().ok()?))
+        })
+        .unwrap_or((0, 0));
+    let reason = pretty
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("= reason: ").map(str::to_string))
+        .unwrap_or_else(|| error.to_string());
+    (line, column, reason)
+}
+
+fn hex_sha256(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

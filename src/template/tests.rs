@@ -1,0 +1,299 @@
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::config::{BUILTIN_TEMPLATE, MeshConfig};
+
+/// The seed's example template ("template" section), written in upon syntax.
+const SEED_TEMPLATE: &str = r#"containers:
+- name: istio-proxy
+  image: istio.io/proxy:0.5.0
+  args:
+  - proxy
+  - sidecar
+  - --configPath
+  - {{ ProxyConfig.configPath }}
+  - --binaryPath
+  - {{ ProxyConfig.binaryPath }}
+  - --serviceCluster
+  {% if ObjectMeta.labels?.app -%}
+  - {{ ObjectMeta.labels.app }}
+  {% else -%}
+  - "istio-proxy"
+  {% endif -%}
+"#;
+
+/// The seed's expansion of that template over the sleep pod.
+const SEED_EXPANSION: &str = r#"containers:
+- name: istio-proxy
+  image: istio.io/proxy:0.5.0
+  args:
+  - proxy
+  - sidecar
+  - --configPath
+  - /etc/istio/proxy
+  - --binaryPath
+  - /usr/local/bin/envoy
+  - --serviceCluster
+  - sleep
+"#;
+
+/// The pod template of the Deployment in samples/sleep/sleep.yaml.
+fn sleep_pod() -> Value {
+    let text = include_str!("../../samples/sleep/sleep.yaml");
+    for document in serde_yaml::Deserializer::from_str(text) {
+        let doc = Value::deserialize(document).unwrap();
+        if doc["kind"] == "Deployment" {
+            return doc["spec"]["template"].clone();
+        }
+    }
+    panic!("no Deployment in samples/sleep/sleep.yaml")
+}
+
+use serde::Deserialize;
+
+fn render(template: &str, pod: &Value) -> Result<Value, TemplateError> {
+    let t = SidecarTemplate::compile(template)?;
+    t.render_tree(&TemplateData::new(
+        pod,
+        Some("default"),
+        &MeshData::new(&MeshConfig::default()),
+    ))
+}
+
+#[test]
+fn seed_template_expands_to_the_seed_expansion() {
+    let expected: Value = serde_yaml::from_str(SEED_EXPANSION).unwrap();
+    assert_eq!(render(SEED_TEMPLATE, &sleep_pod()).unwrap(), expected);
+}
+
+#[test]
+fn seed_template_uses_istio_proxy_without_app_label() {
+    let mut pod = sleep_pod();
+    pod["metadata"]["labels"] = json!({"tier": "x"});
+    let tree = render(SEED_TEMPLATE, &pod).unwrap();
+    let args = tree["containers"][0]["args"].as_array().unwrap();
+    assert_eq!(args[args.len() - 2], "--serviceCluster");
+    assert_eq!(args[args.len() - 1], "istio-proxy");
+    let mut no_labels = sleep_pod();
+    no_labels["metadata"] = json!({});
+    let tree = render(SEED_TEMPLATE, &no_labels).unwrap();
+    assert_eq!(tree["containers"][0]["args"][7], "istio-proxy");
+}
+
+#[test]
+fn builtin_template_renders_for_the_sleep_pod() {
+    let t = SidecarTemplate::compile(BUILTIN_TEMPLATE).unwrap();
+    let spec = t
+        .render(&TemplateData::new(
+            &sleep_pod(),
+            Some("default"),
+            &MeshData::new(&MeshConfig::default()),
+        ))
+        .unwrap();
+    let names = |cs: &[k8s_openapi::api::core::v1::Container]| {
+        cs.iter().map(|c| c.name.clone()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(&spec.init_containers), ["istio-init"]);
+    assert_eq!(names(&spec.containers), ["istio-proxy"]);
+    let args = spec.containers[0].args.clone().unwrap();
+    let after = |flag: &str| args[args.iter().position(|a| a == flag).unwrap() + 1].clone();
+    assert_eq!(after("--serviceCluster"), "sleep");
+    assert_eq!(after("--configPath"), "/etc/istio/proxy");
+    assert_eq!(after("--drainDuration"), "2s");
+    assert_eq!(after("--proxyAdminPort"), "15000");
+    assert!(!args.contains(&"--zipkinAddress".to_string()));
+    let volumes: Vec<_> = spec.volumes.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(volumes, ["istio-envoy", "istio-certs"]);
+    assert_eq!(
+        spec.volumes[1]
+            .secret
+            .as_ref()
+            .unwrap()
+            .secret_name
+            .as_deref(),
+        Some("istio.default")
+    );
+    let init_args = spec.init_containers[0].args.clone().unwrap();
+    assert_eq!(init_args[..4], ["-p", "15001", "-u", "1337"]);
+}
+
+#[test]
+fn syntax_errors_carry_line_and_column() {
+    let err =
+        SidecarTemplate::compile("containers:\n- name: {{ ObjectMeta.name | }}\n").unwrap_err();
+    match err {
+        TemplateError::Syntax { line, column, .. } => {
+            assert_eq!(line, 2);
+            assert!(column > 1, "{column}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let err = SidecarTemplate::compile("a: 1\nb: {% if x %}\n").unwrap_err();
+    assert!(err.to_string().contains("line 2"), "{err}");
+}
+
+#[test]
+fn render_errors_carry_line_and_column() {
+    let err = render(
+        "containers:\n- name: {{ ObjectMeta.nope.deeper }}\n",
+        &sleep_pod(),
+    )
+    .unwrap_err();
+    match err {
+        TemplateError::Render { line, .. } => assert_eq!(line, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn missing_labels_and_annotations_are_easy_to_test() {
+    let t = "containers:\n- name: p\n  args:\n  - {{ ObjectMeta.labels?.nope | valueOrDefault: \"none\" }}\n  - {{ ObjectMeta | annotation: \"sidecar.istio.io/x\", \"d\" }}\n  - {% if ObjectMeta.annotations?.x %}yes{% else %}no{% endif %}\n";
+    let tree = render(t, &json!({"spec": {"containers": []}})).unwrap();
+    assert_eq!(tree["containers"][0]["args"], json!(["none", "d", "no"]));
+}
+
+#[test]
+fn namespace_from_the_request_fills_object_meta() {
+    let t = "containers:\n- name: {{ ObjectMeta.namespace }}\n";
+    assert_eq!(
+        render(t, &sleep_pod()).unwrap()["containers"][0]["name"],
+        "default"
+    );
+}
+
+#[test]
+fn maps_insert_as_structure_and_to_json_as_text() {
+    let t = "containers:\n- name: p\n  env:\n  - name: LABELS\n    value: {{ ObjectMeta.labels | toJson }}\n  resources:\n    requests: {{ Spec.extra | toYaml }}\n";
+    let pod = json!({"metadata": {"labels": {"app": "a: b"}}, "spec": {"extra": {"cpu": "1"}}});
+    let tree = render(t, &pod).unwrap();
+    assert_eq!(
+        tree["containers"][0]["env"][0]["value"],
+        r#"{"app":"a: b"}"#
+    );
+    assert_eq!(
+        tree["containers"][0]["resources"]["requests"],
+        json!({"cpu": "1"})
+    );
+    let err = render("containers:\n- name: p-{{ Spec.extra }}\n", &pod).unwrap_err();
+    assert!(matches!(err, TemplateError::Interpolation(_)), "{err:?}");
+}
+
+#[test]
+fn the_reserved_marker_is_refused() {
+    assert_eq!(
+        SidecarTemplate::compile("a: sidecarinjectorvalue0x").unwrap_err(),
+        TemplateError::Reserved
+    );
+}
+
+#[test]
+fn version_is_the_sha256_of_the_template() {
+    let t = SidecarTemplate::compile("").unwrap();
+    assert_eq!(
+        t.version(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+}
+
+/// A template that interpolates pod values in plain, quoted, list, flow and block positions.
+const SAFETY_TEMPLATE: &str = r#"containers:
+- name: p
+  image: {{ ObjectMeta.annotations.a }}
+  workingDir: "{{ ObjectMeta.labels.l }}"
+  args:
+  - {{ ObjectMeta.labels.l }}
+  - "{{ ObjectMeta.annotations.a }}"
+  - '{{ ObjectMeta.annotations.a }}'
+  - --flag={{ ObjectMeta.labels.l }}
+  - {{ ObjectMeta.name }}
+  command: [{{ ObjectMeta.annotations.a }}, "x"]
+  env:
+  - name: PLAIN
+    value: {{ ObjectMeta.annotations.a }}
+  - name: BLOCK
+    value: |
+      {{ ObjectMeta.annotations.a }}
+volumes:
+- name: v
+  emptyDir: {}
+"#;
+
+fn adversarial() -> impl Strategy<Value = String> {
+    let fragment = prop_oneof![
+        Just("\n".to_string()),
+        Just(": ".to_string()),
+        Just(" #".to_string()),
+        Just("- ".to_string()),
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("\"".to_string()),
+        Just("'".to_string()),
+        Just("|".to_string()),
+        Just(">".to_string()),
+        Just("&anchor".to_string()),
+        Just("*alias".to_string()),
+        Just("!tag".to_string()),
+        Just("---".to_string()),
+        Just("...".to_string()),
+        Just("\t".to_string()),
+        Just("\u{2028}".to_string()),
+        Just("\u{2029}".to_string()),
+        Just("\u{85}".to_string()),
+        Just("\r\n".to_string()),
+        Just("\\".to_string()),
+        Just("%".to_string()),
+        Just("@".to_string()),
+        Just("`".to_string()),
+        Just(",".to_string()),
+        Just("? ".to_string()),
+        Just("null".to_string()),
+        Just("true".to_string()),
+        Just("0x1F".to_string()),
+        Just("~".to_string()),
+        Just("{{ x }}".to_string()),
+        Just("sidecarinjectorvalue0x".to_string()),
+        Just("containers:\n- name: evil".to_string()),
+        "[a-z0-9 ]{0,8}",
+        any::<String>(),
+        "x{500,3000}",
+    ];
+    prop::collection::vec(fragment, 0..8).prop_map(|parts| parts.concat())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// A pod value renders as exactly itself in every position, or the render fails; it never adds
+    /// keys, list items, containers or documents.
+    #[test]
+    fn pod_values_never_change_the_structure(a in adversarial(), l in adversarial(), name in adversarial()) {
+        let pod = json!({
+            "metadata": {"name": name, "annotations": {"a": a}, "labels": {"l": l}},
+            "spec": {"containers": []}
+        });
+        let template = SidecarTemplate::compile(SAFETY_TEMPLATE).unwrap();
+        let data = TemplateData::new(&pod, None, &MeshData::new(&MeshConfig::default()));
+        let spec = match template.render(&data) {
+            Ok(spec) => spec,
+            Err(e) => { prop_assert!(false, "render failed: {e}"); unreachable!() }
+        };
+        prop_assert_eq!(spec.containers.len(), 1);
+        prop_assert!(spec.init_containers.is_empty());
+        prop_assert!(spec.image_pull_secrets.is_empty());
+        prop_assert_eq!(spec.volumes.len(), 1);
+        let c = &spec.containers[0];
+        prop_assert_eq!(&c.name, "p");
+        prop_assert_eq!(c.image.as_deref(), Some(a.as_str()));
+        prop_assert_eq!(c.working_dir.as_deref(), Some(l.as_str()));
+        let args = c.args.clone().unwrap_or_default();
+        prop_assert_eq!(args, vec![l.clone(), a.clone(), a.clone(), format!("--flag={l}"), name.clone()]);
+        prop_assert_eq!(c.command.clone().unwrap_or_default(), vec![a.clone(), "x".to_string()]);
+        let env = c.env.clone().unwrap_or_default();
+        prop_assert_eq!(env.len(), 2);
+        prop_assert_eq!(env[0].value.as_deref(), Some(a.as_str()));
+        prop_assert_eq!(env[1].value.clone(), Some(format!("{a}\n")));
+    }
+}
