@@ -511,4 +511,13 @@ mod tests {
         assert!(Config::from_settings(&json!([])).is_err());
         assert!(Config::from_settings(&json!({})).is_ok());
     }
+
+    #[test]
+    fn policy_yaml_settings_are_valid_and_carry_the_builtin_template() {
+        let policy: Value = serde_yaml::from_str(include_str!("../policy.yaml")).unwrap();
+        let settings = &policy["spec"]["settings"];
+        let config = Config::from_settings(settings).unwrap();
+        assert_eq!(config.injector.template, BUILTIN_TEMPLATE);
+        assert_eq!(config.injector.policy, InjectionPolicy::Enabled);
+    }
 }

@@ -2,23 +2,33 @@
 //!
 //! | module | what it holds |
 //! |---|---|
+//! | [`admission`] | one admission: AdmissionRequest in, verdict out; AdmissionReview for plain webhooks |
 //! | [`config`] | the injector and mesh configuration (Istio's two ConfigMaps) with defaults |
 //! | [`decision`] | whether a pod gets a sidecar, and why |
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
 //! | [`inject`] | pod surgery: strip, merge by name, status annotation, uninject |
 //! | [`template`] | the upon template, its functions and YAML-safe rendering |
+//! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, passthrough, the YAML writer |
 //! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod |
+//! | `kubewarden` | the waPC face (wasm32 only): registrations and payload mapping |
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
+//! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
 //! | [`selector`] | label selectors for the never/always-inject lists |
 
+pub mod admission;
 pub mod config;
 pub mod decision;
 pub mod duration;
 pub mod inject;
 pub mod injector;
+pub mod manifest;
 pub mod requirements;
 pub mod selector;
+pub mod settings;
 pub mod template;
+
+#[cfg(target_arch = "wasm32")]
+mod kubewarden;
 
 pub use config::{Config, ConfigError, InjectorConfig, MeshConfig, ProxyConfig};
 pub use decision::{Decision, Reason};

@@ -1,0 +1,46 @@
+# Kubewarden's conventional targets (policies/Makefile.rust), without needing kwctl to build.
+SOURCE_FILES := $(shell find src -type f)
+WASM_TARGET := wasm32-wasip1
+
+.PHONY: all
+all: annotated-policy.wasm kube-inject
+
+policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock
+	rustup target add $(WASM_TARGET) >/dev/null 2>&1 || true
+	cargo build --target=$(WASM_TARGET) --release -p sidecar-injector -p passthrough
+	cp target/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
+
+# Writes the io.kubewarden.metadata custom section itself (what `kwctl annotate` does).
+annotated-policy.wasm: policy.wasm metadata.yml README.md
+	cargo run --quiet -p host-tests --bin annotate-policy -- \
+		--metadata metadata.yml --usage README.md --input policy.wasm --output annotated-policy.wasm
+
+.PHONY: kube-inject
+kube-inject:
+	cargo build --release -p kube-inject
+
+.PHONY: fmt
+fmt:
+	cargo fmt --all -- --check
+
+.PHONY: lint
+lint:
+	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: test
+test: fmt lint annotated-policy.wasm
+	cargo test --workspace
+
+# With kwctl installed: run the annotated module in Kubewarden's own host.
+.PHONY: e2e-tests
+e2e-tests: annotated-policy.wasm
+	bats e2e.bats
+
+.PHONY: bench
+bench: policy.wasm
+	cargo run --release -p host-tests --bin bench
+
+.PHONY: clean
+clean:
+	cargo clean
+	rm -f policy.wasm annotated-policy.wasm

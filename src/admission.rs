@@ -1,0 +1,344 @@
+//! One admission, from the request to the verdict: Kubewarden's `validate` and a plain
+//! webhook's AdmissionReview both come through here.
+//!
+//! Only Pod CREATE is injected (automatic injection happens at pod creation; mutating
+//! controllers too would loop, see Kubewarden's mutating-policy docs). Everything else is
+//! accepted untouched. The pod is taken out of the request, never copied.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use crate::config::{Config, InjectorConfig, MeshConfig};
+use crate::injector::{Injector, Outcome};
+use crate::requirements;
+use crate::settings::{
+    ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode,
+};
+
+/// What the policy answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Allow the object as it is.
+    Accept {
+        /// Messages kubectl prints to the user.
+        warnings: Vec<String>,
+    },
+    /// Allow the object with these changes (the whole object, as Kubewarden expects).
+    Mutate {
+        /// The mutated object.
+        object: Value,
+        /// Messages kubectl prints to the user.
+        warnings: Vec<String>,
+    },
+    /// Refuse the object.
+    Reject {
+        /// What is wrong and what to do about it.
+        message: String,
+        /// HTTP-style status code.
+        code: u16,
+    },
+}
+
+impl Verdict {
+    fn reject(message: impl Into<String>) -> Self {
+        Verdict::Reject {
+            message: message.into(),
+            code: 400,
+        }
+    }
+}
+
+/// What the policy may ask of the cluster. Kubewarden answers through its context-aware host
+/// capabilities; tests answer from fixtures. Errors are the host's message.
+pub trait Cluster {
+    /// The Services of `namespace` (for the one-Service-per-pod requirement).
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, String>;
+    /// One ConfigMap (for config read from Istio's ConfigMaps).
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String>;
+}
+
+/// A cluster that answers nothing: for hosts without context-aware capabilities.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoCluster;
+
+impl Cluster for NoCluster {
+    fn services(&self, _namespace: &str) -> Result<Vec<Value>, String> {
+        Err("this host gives no access to the cluster".into())
+    }
+
+    fn config_map(&self, _config_map: &ConfigMapRef) -> Result<Value, String> {
+        Err("this host gives no access to the cluster".into())
+    }
+}
+
+/// Reviews one AdmissionRequest (admission.k8s.io/v1, camelCase JSON): Pod CREATE is injected,
+/// Service CREATE/UPDATE has its port names checked, anything else is accepted untouched.
+pub fn review(settings: PolicySettings, cluster: &dyn Cluster, request: &mut Value) -> Verdict {
+    let Some(fields) = request.as_object_mut() else {
+        return Verdict::reject("the admission request is not a JSON object");
+    };
+    let kind = fields
+        .get("kind")
+        .and_then(|k| k.get("kind"))
+        .and_then(Value::as_str);
+    let group = fields
+        .get("kind")
+        .and_then(|k| k.get("group"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let operation = fields.get("operation").and_then(Value::as_str);
+    let target = match (group, kind, operation) {
+        ("", Some("Pod"), Some("CREATE")) => Target::Pod,
+        ("", Some("Service"), Some("CREATE" | "UPDATE")) => Target::Service,
+        _ => {
+            return Verdict::Accept {
+                warnings: Vec::new(),
+            };
+        }
+    };
+    let namespace = fields
+        .get("namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_string);
+    let object = match fields.get_mut("object").map(Value::take) {
+        Some(object @ Value::Object(_)) => object,
+        Some(Value::Null) | None => {
+            return Verdict::reject("the request carries no object");
+        }
+        Some(other) => {
+            return Verdict::reject(format!(
+                "the request's object is {}, not a Kubernetes object",
+                crate::config::kind_of(&other)
+            ));
+        }
+    };
+    match target {
+        Target::Pod => review_pod(settings, cluster, object, namespace.as_deref()),
+        Target::Service => review_service(&settings, &object),
+    }
+}
+
+enum Target {
+    Pod,
+    Service,
+}
+
+fn review_service(settings: &PolicySettings, service: &Value) -> Verdict {
+    if settings.requirements == RequirementsMode::Off {
+        return Verdict::Accept {
+            warnings: Vec::new(),
+        };
+    }
+    let findings = requirements::check_service(service, &settings.protocols);
+    judge(
+        settings.requirements,
+        "service",
+        &object_name(service),
+        findings,
+        Vec::new(),
+        None,
+    )
+}
+
+fn review_pod(
+    settings: PolicySettings,
+    cluster: &dyn Cluster,
+    mut pod: Value,
+    namespace: Option<&str>,
+) -> Verdict {
+    let name = object_name(&pod);
+    let mode = settings.requirements;
+    let (injector, mut warnings) = match injector_for(settings, cluster) {
+        Ok(built) => built,
+        Err(message) => return Verdict::Reject { message, code: 500 },
+    };
+    let (decision, changed) = match injector.inject(&mut pod, namespace) {
+        Ok(Outcome::Skipped(decision)) => {
+            warnings.extend(decision.warnings);
+            return Verdict::Accept { warnings };
+        }
+        Ok(Outcome::Injected {
+            decision, changed, ..
+        }) => (decision, changed),
+        Err(e) => {
+            return Verdict::reject(format!("cannot inject the sidecar into pod {name}: {e}"));
+        }
+    };
+    warnings.extend(decision.warnings);
+    let findings = match mode {
+        RequirementsMode::Off => Vec::new(),
+        _ => {
+            let pod_namespace = pod
+                .pointer("/metadata/namespace")
+                .and_then(Value::as_str)
+                .filter(|ns| !ns.is_empty())
+                .or(namespace)
+                .unwrap_or("default")
+                .to_string();
+            match cluster.services(&pod_namespace) {
+                Ok(services) => requirements::check_pod(&pod, Some(&services)),
+                Err(e) => {
+                    warnings.push(format!(
+                        "could not list the Services of namespace {pod_namespace} ({e}); the one-Service-per-pod requirement was not checked"
+                    ));
+                    requirements::check_pod(&pod, None)
+                }
+            }
+        }
+    };
+    judge(
+        mode,
+        "pod",
+        &name,
+        findings,
+        warnings,
+        changed.then_some(pod),
+    )
+}
+
+/// Turns findings into the verdict the requirements mode asks for.
+fn judge(
+    mode: RequirementsMode,
+    what: &str,
+    name: &str,
+    findings: Vec<requirements::Finding>,
+    mut warnings: Vec<String>,
+    mutated: Option<Value>,
+) -> Verdict {
+    if mode == RequirementsMode::Enforce && !findings.is_empty() {
+        let list: Vec<String> = findings.iter().map(|f| format!("- {f}")).collect();
+        return Verdict::reject(format!(
+            "{what} {name} does not meet the mesh's pod spec requirements:\n{}",
+            list.join("\n")
+        ));
+    }
+    warnings.extend(findings.iter().map(ToString::to_string));
+    match mutated {
+        Some(object) => Verdict::Mutate { object, warnings },
+        None => Verdict::Accept { warnings },
+    }
+}
+
+/// The injector for this admission: from the embedded settings, or from Istio's ConfigMaps.
+fn injector_for(
+    settings: PolicySettings,
+    cluster: &dyn Cluster,
+) -> Result<(Injector, Vec<String>), String> {
+    let Some(maps) = settings.config_maps.clone() else {
+        let injector = Injector::new(settings.config)
+            .map_err(|e| format!("settings: field `template`: {e}"))?;
+        return Ok((injector, Vec::new()));
+    };
+    match config_from_cluster(&maps, cluster) {
+        Ok(injector) => Ok((injector, Vec::new())),
+        Err(problem) if maps.on_error == OnConfigMapError::Embedded => {
+            let injector = Injector::new(settings.config)
+                .map_err(|e| format!("settings: field `template`: {e}"))?;
+            Ok((
+                injector,
+                vec![format!(
+                    "{problem}; injected with the configuration embedded in the policy settings"
+                )],
+            ))
+        }
+        Err(problem) => Err(format!(
+            "{problem}; fix the ConfigMap, or set configMaps.onError: embedded in the policy settings"
+        )),
+    }
+}
+
+fn config_from_cluster(maps: &ConfigMaps, cluster: &dyn Cluster) -> Result<Injector, String> {
+    let injector_doc = config_map_key(cluster, &maps.injector, "config")?;
+    let mesh_doc = config_map_key(cluster, &maps.mesh, "mesh")?;
+    let injector = InjectorConfig::from_yaml(&injector_doc)
+        .map_err(|e| format!("ConfigMap {} key `config`: {e}", maps.injector))?;
+    let mesh = MeshConfig::from_yaml(&mesh_doc)
+        .map_err(|e| format!("ConfigMap {} key `mesh`: {e}", maps.mesh))?;
+    Injector::new(Config { injector, mesh })
+        .map_err(|e| format!("ConfigMap {} key `config`: template: {e}", maps.injector))
+}
+
+fn config_map_key(
+    cluster: &dyn Cluster,
+    config_map: &ConfigMapRef,
+    key: &str,
+) -> Result<String, String> {
+    let object = cluster
+        .config_map(config_map)
+        .map_err(|e| format!("cannot read ConfigMap {config_map}: {e}"))?;
+    object
+        .get("data")
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| format!("ConfigMap {config_map} has no `{key}` key in its data"))
+}
+
+/// An object's name for messages; controllers create pods with only `generateName`.
+fn object_name(object: &Value) -> String {
+    let meta = object.get("metadata");
+    let get = |key| {
+        meta.and_then(|m| m.get(key))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
+    match (get("name"), get("generateName")) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(prefix)) => format!("{prefix}*"),
+        (None, None) => "(unnamed)".to_string(),
+    }
+}
+
+/// Answers a whole AdmissionReview as a mutating webhook would: `allowed`, an RFC 6902 patch
+/// (base64, `patchType: JSONPatch`) computed against the request's object, and the request's
+/// `uid`. `settings` are the parsed settings, or why they could not be parsed.
+pub fn respond_to_review(
+    settings: Result<PolicySettings, String>,
+    cluster: &dyn Cluster,
+    admission_review: &Value,
+) -> Value {
+    let request = admission_review
+        .get("request")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let uid = request
+        .get("uid")
+        .cloned()
+        .unwrap_or(Value::String(String::new()));
+    let original = request.get("object").cloned().unwrap_or(Value::Null);
+    let verdict = match (settings, request.is_null()) {
+        (_, true) => Verdict::reject("the AdmissionReview has no request"),
+        (Err(message), _) => Verdict::Reject { message, code: 500 },
+        (Ok(settings), false) => {
+            let mut request = request;
+            review(settings, cluster, &mut request)
+        }
+    };
+    let mut response = json!({"uid": uid, "allowed": !matches!(verdict, Verdict::Reject { .. })});
+    match verdict {
+        Verdict::Accept { warnings } => set_warnings(&mut response, warnings),
+        Verdict::Mutate { object, warnings } => {
+            let patch = json_patch::diff(&original, &object);
+            if !patch.0.is_empty() {
+                let text = serde_json::to_vec(&patch).unwrap_or_default();
+                response["patchType"] = json!("JSONPatch");
+                response["patch"] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+            }
+            set_warnings(&mut response, warnings);
+        }
+        Verdict::Reject { message, code } => {
+            response["status"] = json!({"message": message, "code": code});
+        }
+    }
+    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response})
+}
+
+fn set_warnings(response: &mut Value, warnings: Vec<String>) {
+    if !warnings.is_empty() {
+        response["warnings"] = json!(warnings);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,158 @@
+//! The Kubewarden face: waPC registrations and the mapping between Kubewarden's JSON payloads
+//! and [`crate::admission`]. Decides nothing.
+//!
+//! policy-server builds a fresh instance for every admission and passes the settings with each
+//! `validate`, so settings are parsed and the template compiled on every call; `validate_settings`
+//! runs once when the policy is loaded and refuses anything that could fail later.
+
+use kubewarden_policy_sdk::protocol_version_guest;
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use kubewarden_policy_sdk::wapc_guest::{CallResult, register_function};
+use serde::Deserialize;
+use serde_json::Value;
+
+use std::collections::BTreeSet;
+
+use k8s_openapi::api::core::v1::Service;
+use kubewarden_policy_sdk::host_capabilities::kubernetes::{
+    GetResourceRequest, ListResourcesByNamespaceRequest, get_resource, list_resources_by_namespace,
+};
+
+use crate::admission::{self, Cluster, Verdict};
+use crate::injector::Injector;
+use crate::settings::{ConfigMapRef, PolicySettings};
+
+/// Registers the policy's operations; called by the host before every request.
+#[allow(unsafe_code)] // the waPC host finds this entry point by its unmangled name
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    register_function("validate", validate);
+    register_function("validate_settings", validate_settings);
+    register_function("protocol_version", protocol_version_guest);
+    register_function("admission_review", admission_review);
+}
+
+/// `{"request": AdmissionRequest, "settings": {...}}`, as policy-server sends it.
+#[derive(Deserialize)]
+struct ValidatePayload {
+    #[serde(default)]
+    request: Value,
+    #[serde(default)]
+    settings: Value,
+}
+
+fn validate(payload: &[u8]) -> CallResult {
+    let response = match serde_json::from_slice::<ValidatePayload>(payload) {
+        Err(e) => rejection(format!("the validate payload is not valid JSON: {e}"), 400),
+        Ok(ValidatePayload {
+            mut request,
+            settings,
+        }) => match policy_settings(&settings) {
+            Err(message) => rejection(message, 500),
+            Ok(settings) => to_response(admission::review(settings, &HostCluster, &mut request)),
+        },
+    };
+    Ok(serde_json::to_vec(&response)?)
+}
+
+fn validate_settings(payload: &[u8]) -> CallResult {
+    let result = serde_json::from_slice::<Value>(payload)
+        .map_err(|e| format!("settings are not valid JSON: {e}"))
+        .and_then(|settings| {
+            let settings = policy_settings(&settings)?;
+            let injector = Injector::new(settings.config)
+                .map_err(|e| format!("settings: field `template`: {e}"))?;
+            injector.check().map_err(|e| {
+                format!("settings: field `template`: the template cannot inject a sample pod: {e}")
+            })
+        });
+    let response = SettingsValidationResponse {
+        valid: result.is_ok(),
+        message: result.err(),
+    };
+    Ok(serde_json::to_vec(&response)?)
+}
+
+/// The generic-webhook operation: a whole AdmissionReview in (optionally with a top-level
+/// `settings` object), the AdmissionReview response out.
+fn admission_review(payload: &[u8]) -> CallResult {
+    let review: Value = match serde_json::from_slice(payload) {
+        Ok(review) => review,
+        Err(e) => serde_json::json!({"request": null, "parse_error": e.to_string()}),
+    };
+    let settings = review.get("settings").cloned().unwrap_or(Value::Null);
+    let built = match review.get("parse_error").and_then(Value::as_str) {
+        Some(e) => Err(format!("the AdmissionReview is not valid JSON: {e}")),
+        None => policy_settings(&settings),
+    };
+    let response = admission::respond_to_review(built, &HostCluster, &review);
+    Ok(serde_json::to_vec(&response)?)
+}
+
+/// Parses settings (`null` means `{}`); the message names the bad field.
+fn policy_settings(settings: &Value) -> Result<PolicySettings, String> {
+    let empty = Value::Object(Default::default());
+    let settings = if settings.is_null() { &empty } else { settings };
+    PolicySettings::from_value(settings).map_err(|e| e.to_string())
+}
+
+/// The cluster as Kubewarden's context-aware host capabilities show it.
+struct HostCluster;
+
+impl Cluster for HostCluster {
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        // Only what the requirements read: keeps the payload small on busy namespaces.
+        let masks = [
+            "metadata.name",
+            "metadata.namespace",
+            "spec.selector",
+            "spec.type",
+        ];
+        let request = ListResourcesByNamespaceRequest {
+            api_version: "v1".into(),
+            kind: "Service".into(),
+            namespace: namespace.into(),
+            label_selector: None,
+            field_selector: None,
+            field_masks: Some(masks.iter().map(|m| m.to_string()).collect::<BTreeSet<_>>()),
+        };
+        let list = list_resources_by_namespace::<Service>(&request).map_err(|e| e.to_string())?;
+        list.items
+            .iter()
+            .map(|s| serde_json::to_value(s).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String> {
+        let request = GetResourceRequest {
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            name: config_map.name.clone(),
+            namespace: Some(config_map.namespace.clone()),
+            disable_cache: false,
+            field_masks: None,
+        };
+        get_resource::<Value>(&request).map_err(|e| e.to_string())
+    }
+}
+
+fn rejection(message: String, code: u16) -> ValidationResponse {
+    to_response(Verdict::Reject { message, code })
+}
+
+fn to_response(verdict: Verdict) -> ValidationResponse {
+    let (accepted, message, code, mutated_object, warnings) = match verdict {
+        Verdict::Accept { warnings } => (true, None, None, None, warnings),
+        Verdict::Mutate { object, warnings } => (true, None, None, Some(object), warnings),
+        Verdict::Reject { message, code } => (false, Some(message), Some(code), None, Vec::new()),
+    };
+    ValidationResponse {
+        accepted,
+        message,
+        code,
+        mutated_object,
+        audit_annotations: None,
+        warnings: (!warnings.is_empty()).then_some(warnings),
+    }
+}
