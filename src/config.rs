@@ -21,13 +21,14 @@ pub const BUILTIN_TEMPLATE: &str = include_str!("builtin/sidecar-template.yaml")
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The document is not YAML (or JSON) at all.
-    #[error("{document}: not valid YAML: {source}")]
+    // The parser's error is part of the message rather than a `#[source]`: the policy reports
+    // errors as one string (`valid: false, message`), and a chained source would print twice.
+    #[error("{document}: not valid YAML: {cause}")]
     Syntax {
         /// Which document, e.g. `mesh config`.
         document: &'static str,
         /// The parser's error, with its line and column.
-        #[source]
-        source: serde_yaml::Error,
+        cause: serde_yaml::Error,
     },
     /// A field holds a value of the wrong type or an unaccepted value.
     #[error("{document}: field `{field}`: {message}")]
@@ -344,7 +345,7 @@ impl Config {
 /// Parses YAML (JSON is YAML) into a JSON value; an empty document is an empty object.
 fn parse_yaml(document: &'static str, text: &str) -> Result<Value, ConfigError> {
     let value: Value =
-        serde_yaml::from_str(text).map_err(|source| ConfigError::Syntax { document, source })?;
+        serde_yaml::from_str(text).map_err(|cause| ConfigError::Syntax { document, cause })?;
     match value {
         Value::Null => Ok(Value::Object(Map::new())),
         value @ Value::Object(_) => Ok(value),

@@ -195,24 +195,26 @@ mod tests {
         })
     }
 
+    /// (case, policy, never, always, labels, annotations, hostNetwork, namespace, inject, reason)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        &'a Value,
+        &'a Value,
+        Value,
+        Value,
+        bool,
+        &'a str,
+        bool,
+        Reason,
+    );
+
     #[test]
     fn rules_apply_in_order() {
         let never_app = json!([{"matchLabels": {"app": "x"}}]);
         let always_app = json!([{"matchLabels": {"app": "x"}}]);
         let none = json!([]);
-        // (case, policy, never, always, labels, annotations, hostNetwork, namespace, inject, reason)
-        let cases: Vec<(
-            &str,
-            &str,
-            &Value,
-            &Value,
-            Value,
-            Value,
-            bool,
-            &str,
-            bool,
-            Reason,
-        )> = vec![
+        let cases: Vec<Case<'_>> = vec![
             (
                 "host_network_beats_everything",
                 "enabled",

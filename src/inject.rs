@@ -59,9 +59,21 @@ pub struct InjectionStatus {
     /// Names of injected volumes.
     #[serde(default, deserialize_with = "null_as_empty")]
     pub volumes: Vec<String>,
-    /// Names of image pull secrets the injection added.
-    #[serde(default, deserialize_with = "null_as_empty")]
+    /// Names of image pull secrets the injection added (`null` when none, as Istio writes it).
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        serialize_with = "empty_as_null"
+    )]
     pub image_pull_secrets: Vec<String>,
+}
+
+fn empty_as_null<S: serde::Serializer>(names: &[String], s: S) -> Result<S::Ok, S::Error> {
+    if names.is_empty() {
+        s.serialize_none()
+    } else {
+        s.collect_seq(names)
+    }
 }
 
 fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -299,17 +311,33 @@ fn remove_status_annotation(pod: &mut Value) {
             metadata.shift_remove("annotations");
         }
     }
-    if metadata.is_empty() {
-        if let Some(pod) = pod.as_object_mut() {
-            pod.shift_remove("metadata");
-        }
+    if metadata.is_empty()
+        && let Some(pod) = pod.as_object_mut()
+    {
+        pod.shift_remove("metadata");
     }
 }
 
+/// Serializes rendered entries, `name` first so injected YAML reads like hand-written YAML
+/// (k8s-openapi serializes fields alphabetically).
 fn to_values<T: Serialize>(items: &[T]) -> Result<Vec<Value>, InjectError> {
     items
         .iter()
-        .map(|i| serde_json::to_value(i).map_err(|e| InjectError::NotAPod(e.to_string())))
+        .map(|item| {
+            let value =
+                serde_json::to_value(item).map_err(|e| InjectError::NotAPod(e.to_string()))?;
+            Ok(match value {
+                Value::Object(mut fields) => {
+                    let mut ordered = Map::with_capacity(fields.len());
+                    if let Some(name) = fields.shift_remove("name") {
+                        ordered.insert("name".to_string(), name);
+                    }
+                    ordered.extend(fields);
+                    Value::Object(ordered)
+                }
+                other => other,
+            })
+        })
         .collect()
 }
 

@@ -1,0 +1,16 @@
+//! End-to-end tests of the `kube-inject` binary on real manifest files.
+//!
+//! One test binary (as ripgrep and uv do); each module is one area:
+//! `cli` (flags, kinds, stdin/stdout/-o), `golden` (the corpus in `tests/testdata/inject`),
+//! `roundtrip` (idempotency, upgrade, uninject over every fixture), `diff`, `check`, `errors`,
+//! `uninject`, and `regression` (Istio issues this design answers).
+
+mod check;
+mod cli;
+mod diff;
+mod errors;
+mod golden;
+mod regression;
+mod roundtrip;
+mod uninject;
+mod util;

@@ -1,0 +1,60 @@
+//! `uninject`: removes what the status annotation lists, or Istio's well-known names.
+
+use predicates::prelude::*;
+
+use crate::util::{at_root, docs, inject, kube_inject, names, read};
+
+#[test]
+fn uninject_restores_the_sleep_sample() {
+    let sleep = read(&at_root("samples/sleep/sleep.yaml"));
+    let injected = inject(&sleep, &[]);
+    let out = kube_inject()
+        .args(["uninject", "-f", "-"])
+        .write_stdin(injected)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(docs(&String::from_utf8(out.stdout).unwrap()), docs(&sleep));
+    // Uninject needs no configuration and says nothing when all goes well.
+    assert_eq!(String::from_utf8(out.stderr).unwrap(), "");
+}
+
+#[test]
+fn without_status_the_well_known_names_go_with_a_note() {
+    let input = "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  initContainers: [{name: istio-init}]\n  containers: [{name: app}, {name: istio-proxy}]\n  volumes: [{name: istio-envoy}, {name: data}]\n";
+    let out = kube_inject()
+        .args(["uninject", "-f", "-"])
+        .write_stdin(input)
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "kube-inject: warning: document 1 (Pod p): no sidecar.istio.io/status annotation; \
+             removed Istio's well-known names where present",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let pod = &docs(&String::from_utf8(out).unwrap())[0];
+    assert_eq!(names(pod, "containers"), ["app"]);
+    assert_eq!(names(pod, "volumes"), ["data"]);
+    assert!(pod["spec"].get("initContainers").is_none());
+}
+
+#[test]
+fn uninject_writes_output_files_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let injected = dir.path().join("injected.yaml");
+    let restored = dir.path().join("restored.yaml");
+    let sleep = read(&at_root("samples/sleep/sleep.yaml"));
+    std::fs::write(&injected, inject(&sleep, &[])).unwrap();
+    kube_inject()
+        .arg("uninject")
+        .arg("-f")
+        .arg(&injected)
+        .arg("-o")
+        .arg(&restored)
+        .assert()
+        .success()
+        .stdout("");
+    assert_eq!(docs(&read(&restored)), docs(&sleep));
+}

@@ -1,0 +1,140 @@
+//! Shared helpers: the binary, paths, YAML parsing, config files.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+/// A command running the built `kube-inject`.
+pub fn kube_inject() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kube-inject"))
+}
+
+/// The workspace root (samples/ lives there).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits inside the workspace")
+        .to_path_buf()
+}
+
+/// A file under the workspace root.
+pub fn at_root(path: &str) -> PathBuf {
+    root().join(path)
+}
+
+/// The golden corpus directory.
+pub fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/testdata/inject")
+}
+
+/// Reads a file as text.
+pub fn read(path: &Path) -> String {
+    fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Every document of a multi-document YAML text, as data (blank and comment-only ones dropped).
+pub fn docs(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
+        .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML"))
+        .filter(|v: &Value| !v.is_null())
+        .collect()
+}
+
+/// The names in a pod list (`containers`, `initContainers`, `volumes`).
+pub fn names(pod: &Value, list: &str) -> Vec<String> {
+    pod["spec"][list]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i["name"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Replaces the template hash in every `"version":"…"` of a status annotation with `<version>`.
+pub fn mask_version(text: &str) -> String {
+    const KEY: &str = "\"version\":\"";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(KEY) {
+        let (head, tail) = rest.split_at(at + KEY.len());
+        out.push_str(head);
+        let end = tail.find('"').unwrap_or(tail.len());
+        out.push_str("<version>");
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Runs `kube-inject ARGS` with `stdin`, expects success, returns stdout.
+pub fn run_ok(args: &[&str], stdin: &str) -> String {
+    let out = kube_inject()
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kube-inject {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Injects `input` (through stdin) with extra flags.
+pub fn inject(input: &str, flags: &[&str]) -> String {
+    let mut args = vec!["-f", "-"];
+    args.extend_from_slice(flags);
+    run_ok(&args, input)
+}
+
+/// Uninjects `input` (through stdin).
+pub fn uninject(input: &str) -> String {
+    run_ok(&["uninject", "-f", "-"], input)
+}
+
+/// An injector config file whose template is the built-in one with `from` replaced by `to`.
+pub fn template_config(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf {
+    let builtin = read(&at_root("src/builtin/sidecar-template.yaml"));
+    assert!(
+        builtin.contains(from),
+        "the built-in template has no {from:?}"
+    );
+    let template = builtin.replace(from, to);
+    let mut config = String::from("template: |\n");
+    for line in template.lines() {
+        if !line.is_empty() {
+            config.push_str("  ");
+        }
+        config.push_str(line);
+        config.push('\n');
+    }
+    let path = dir.join(name);
+    fs::write(&path, config).unwrap();
+    path
+}
+
+/// The sample manifests under `samples/` and the golden inputs: every fixture.
+pub fn fixtures() -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for dir in [
+        at_root("samples/sleep"),
+        at_root("samples/multi"),
+        at_root("samples/requirements"),
+        golden_dir(),
+    ] {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "yaml") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
