@@ -2,16 +2,20 @@
 
 use std::path::{Path, PathBuf};
 
+use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_STATUS: &str = "\
 Exit status:
   0  success; with --diff, nothing would change; with check, no findings
   1  with --diff, some document would change; with check, findings were reported
-  2  error (unreadable or invalid input, config or template); nothing is written
+  2  error (unreadable or invalid input, config or template; a missing ConfigMap or key, an
+     unreachable cluster, a forbidden read, a bad kubeconfig); nothing is written
 
 Examples:
   kube-inject -f samples/sleep/sleep.yaml | kubectl apply -f -
+  kube-inject --context kind-kind -i istio-system -f sleep.yaml
+  kube-inject --builtin -f sleep.yaml
   kube-inject --injectConfigFile inject-config.yaml --meshConfigFile mesh-config.yaml \\
       -f sleep.yaml -o sleep-injected.yaml
   kube-inject --diff -f sleep.yaml
@@ -124,25 +128,75 @@ pub struct IoArgs {
 
 /// Where the injector and mesh configuration come from.
 ///
-/// With neither file, the built-in default is used (the in-cluster ConfigMaps will be read
-/// here, through `--injectConfigMapName`, `--meshConfigMapName`, `-i/--istioNamespace`,
-/// `--kubeconfig` and `--context`, once `cluster.rs` exists; `--builtin` will then be the way
-/// to stay offline).
-#[derive(Debug, Args)]
+/// Per configuration: its file flag, else the cluster (its ConfigMap in `-i/--istioNamespace`,
+/// through `--kubeconfig`, `$KUBECONFIG`, `~/.kube/config` or the in-cluster service account),
+/// else, only when no cluster is configured at all, the built-in default. `--builtin` forces the
+/// built-in default and so excludes every other configuration flag.
+#[derive(Debug, Default, Args)]
 pub struct ConfigArgs {
     /// Injector config: the `config` document of the istio-sidecar-injector ConfigMap (policy,
     /// template, neverInjectSelector, alwaysInjectSelector), or that ConfigMap itself as YAML.
-    /// Without it, the built-in default.
+    /// Without it, key `config` of --injectConfigMapName is read from the cluster (the built-in
+    /// default when no cluster is configured).
     #[arg(long = "injectConfigFile", value_name = "FILE")]
     pub inject_config_file: Option<PathBuf>,
     /// Mesh config: the `mesh` document of the istio ConfigMap (MeshConfig, with
-    /// defaultConfig as the ProxyConfig), or that ConfigMap itself as YAML. Without it, the
-    /// built-in default.
+    /// defaultConfig as the ProxyConfig), or that ConfigMap itself as YAML. Without it, key
+    /// `mesh` of --meshConfigMapName is read from the cluster (the built-in default when no
+    /// cluster is configured).
     #[arg(long = "meshConfigFile", value_name = "FILE")]
     pub mesh_config_file: Option<PathBuf>,
-    /// Use the built-in default injector and mesh config, whatever else is available.
-    #[arg(long, conflicts_with_all = ["inject_config_file", "mesh_config_file"])]
+    /// Use the built-in default injector and mesh config; contact no cluster.
+    #[arg(long, conflicts_with_all = BUILTIN_CONFLICTS)]
     pub builtin: bool,
+    /// The cluster to read the ConfigMaps from.
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// The flags `--builtin` excludes: the file flags and the cluster flags.
+const BUILTIN_CONFLICTS: [&str; 7] = [
+    "inject_config_file",
+    "mesh_config_file",
+    "istio_namespace",
+    "inject_config_map_name",
+    "mesh_config_map_name",
+    "kubeconfig",
+    "context",
+];
+
+/// The cluster flags, as istioctl spells them. Each given one means "read from the cluster": with
+/// no cluster configured that is an error, not the built-in default.
+#[derive(Debug, Default, Args)]
+pub struct ClusterArgs {
+    /// Namespace of the Istio ConfigMaps [default: istio-system]
+    #[arg(short = 'i', long = "istioNamespace", value_name = "NAMESPACE", value_parser = NonEmptyStringValueParser::new())]
+    pub istio_namespace: Option<String>,
+    /// ConfigMap whose key `config` is the injector config (unless --injectConfigFile)
+    /// [default: istio-sidecar-injector]
+    #[arg(long = "injectConfigMapName", value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
+    pub inject_config_map_name: Option<String>,
+    /// ConfigMap whose key `mesh` is the mesh config (unless --meshConfigFile) [default: istio]
+    #[arg(long = "meshConfigMapName", value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
+    pub mesh_config_map_name: Option<String>,
+    /// Kubeconfig file to use, alone [default: $KUBECONFIG, else ~/.kube/config, else the
+    /// in-cluster service account]
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use [default: its current-context]
+    #[arg(long, value_name = "NAME", value_parser = NonEmptyStringValueParser::new())]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    /// Whether any cluster flag was given.
+    pub fn any(&self) -> bool {
+        self.istio_namespace.is_some()
+            || self.inject_config_map_name.is_some()
+            || self.mesh_config_map_name.is_some()
+            || self.kubeconfig.is_some()
+            || self.context.is_some()
+    }
 }
 
 impl IoArgs {
@@ -210,5 +264,101 @@ mod tests {
             .is_err()
         );
         assert!(Cli::try_parse_from(["kube-inject", "-f", "x", "--diff", "-o", "y"]).is_err());
+    }
+
+    #[test]
+    fn cluster_flags_parse_in_istioctl_spellings() {
+        let cli = Cli::try_parse_from([
+            "kube-inject",
+            "inject",
+            "-f",
+            "x",
+            "-i",
+            "mesh-ns",
+            "--injectConfigMapName",
+            "inj",
+            "--meshConfigMapName",
+            "mesh",
+            "--kubeconfig",
+            "kc",
+            "--context",
+            "ctx",
+            "--diff",
+        ])
+        .unwrap();
+        let Some(Command::Inject(args)) = cli.command else {
+            panic!("not inject");
+        };
+        let cluster = &args.config.cluster;
+        assert_eq!(cluster.istio_namespace.as_deref(), Some("mesh-ns"));
+        assert_eq!(cluster.inject_config_map_name.as_deref(), Some("inj"));
+        assert_eq!(cluster.mesh_config_map_name.as_deref(), Some("mesh"));
+        assert_eq!(cluster.kubeconfig, Some(PathBuf::from("kc")));
+        assert_eq!(cluster.context.as_deref(), Some("ctx"));
+        assert!(cluster.any());
+        let cli =
+            Cli::try_parse_from(["kube-inject", "--istioNamespace", "ns", "-f", "x"]).unwrap();
+        assert_eq!(
+            cli.inject.config.cluster.istio_namespace.as_deref(),
+            Some("ns")
+        );
+        let cli = Cli::try_parse_from(["kube-inject", "-f", "x"]).unwrap();
+        assert!(!cli.inject.config.cluster.any());
+    }
+
+    #[test]
+    fn builtin_conflicts_with_every_cluster_flag() {
+        for flag in [
+            ["-i", "ns"],
+            ["--injectConfigMapName", "a"],
+            ["--meshConfigMapName", "b"],
+            ["--kubeconfig", "kc"],
+            ["--context", "c"],
+        ] {
+            let err =
+                Cli::try_parse_from(["kube-inject", "-f", "x", "--builtin", flag[0], flag[1]])
+                    .unwrap_err();
+            assert_eq!(
+                err.kind(),
+                clap::error::ErrorKind::ArgumentConflict,
+                "{flag:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_cluster_names_are_rejected() {
+        for flag in [
+            "-i",
+            "--injectConfigMapName",
+            "--meshConfigMapName",
+            "--context",
+            "--kubeconfig",
+        ] {
+            assert!(
+                Cli::try_parse_from(["kube-inject", "-f", "x", flag, ""]).is_err(),
+                "{flag}"
+            );
+        }
+    }
+
+    #[test]
+    fn uninject_and_check_take_no_cluster_flags() {
+        assert!(
+            Cli::try_parse_from(["kube-inject", "uninject", "-f", "x", "--context", "c"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["kube-inject", "check", "-f", "x", "-i", "ns"]).is_err());
+    }
+
+    #[test]
+    fn help_shows_the_cluster_defaults() {
+        let help = Cli::command().render_long_help().to_string();
+        for default in [
+            crate::cluster::DEFAULT_ISTIO_NAMESPACE,
+            crate::cluster::DEFAULT_INJECT_CONFIG_MAP_NAME,
+            crate::cluster::DEFAULT_MESH_CONFIG_MAP_NAME,
+        ] {
+            assert!(help.contains(&format!("[default: {default}]")), "{help}");
+        }
     }
 }

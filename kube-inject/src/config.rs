@@ -2,10 +2,10 @@
 //!
 //! Each source yields the two documents Istio keeps in its ConfigMaps (the
 //! `istio-sidecar-injector` ConfigMap's `config`, the `istio` ConfigMap's `mesh`) as text;
-//! [`config_from_documents`] turns them into a checked [`Config`]. A new source (the in-cluster
-//! reader in `cluster.rs`) only has to fetch the texts and add a [`ConfigSource`] variant.
+//! [`config_from_documents`] turns them into a checked [`Config`]. Which source each document
+//! comes from (its file, the cluster, the built-in default) is decided per document by
+//! [`cluster::choose_sources`]; [`ConfigSource`] records it for standard error.
 
-use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -13,69 +13,67 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use sidecar_injector::{Config, ConfigError, Injector, InjectorConfig, MeshConfig};
 
-use crate::cli::ConfigArgs;
+use crate::cli::{ClusterArgs, ConfigArgs};
+use crate::cluster::{
+    self, BuiltinReason, ClusterConfig, ClusterOptions, ConfigKind, Environment, Source,
+    SourceFlags, Sources,
+};
 
-/// Where the configuration came from, as told to the user on standard error.
+/// Where each configuration came from, as told to the user on standard error.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ConfigSource {
-    /// The built-in default (no files; or `--builtin`).
-    BuiltIn,
-    /// Local files; a missing one means the built-in default for that document.
-    Files {
-        /// `--injectConfigFile`.
-        inject: Option<PathBuf>,
-        /// `--meshConfigFile`.
-        mesh: Option<PathBuf>,
-    },
-    /// ConfigMaps read from a cluster.
-    // Built by the in-cluster reader (cluster.rs), which is not written yet.
-    #[allow(dead_code)]
-    Cluster {
-        /// The kubeconfig context used, if one was named.
-        context: Option<String>,
-        /// The namespace of the ConfigMaps (`-i/--istioNamespace`).
-        namespace: String,
-        /// `--injectConfigMapName` (key `config`).
-        inject_config_map: String,
-        /// `--meshConfigMapName` (key `mesh`).
-        mesh_config_map: String,
-    },
+pub struct ConfigSource {
+    /// Where the injection config (policy, template) came from.
+    pub injector: Origin,
+    /// Where the mesh config came from.
+    pub mesh: Origin,
 }
 
-impl fmt::Display for ConfigSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::BuiltIn => f.write_str("using built-in default configuration"),
-            Self::Files { inject, mesh } => {
-                let show = |p: &Option<PathBuf>| {
-                    p.as_ref().map_or("the built-in default".to_string(), |p| {
-                        p.display().to_string()
-                    })
-                };
-                write!(
-                    f,
-                    "using injector config from {} and mesh config from {}",
-                    show(inject),
-                    show(mesh)
-                )
-            }
-            Self::Cluster {
-                context,
-                namespace,
-                inject_config_map,
-                mesh_config_map,
-            } => {
-                write!(
-                    f,
-                    "using ConfigMaps {namespace}/{inject_config_map} (key config) and \
-                     {namespace}/{mesh_config_map} (key mesh)"
-                )?;
-                if let Some(context) = context {
-                    write!(f, " from context {context}")?;
-                }
-                Ok(())
-            }
+/// Where one configuration came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The built-in default, for this reason.
+    BuiltIn(BuiltinReason),
+    /// Its file flag (`--injectConfigFile`, `--meshConfigFile`).
+    File(PathBuf),
+    /// Its ConfigMap, read from a cluster: what was read, and from which server and context.
+    Cluster(Box<ClusterConfig>),
+}
+
+impl ConfigSource {
+    /// The origin of `kind`.
+    pub fn get(&self, kind: ConfigKind) -> &Origin {
+        match kind {
+            ConfigKind::Injector => &self.injector,
+            ConfigKind::Mesh => &self.mesh,
         }
+    }
+
+    /// The standard error lines: one per configuration, or a single one when both are the
+    /// built-in default for the same reason.
+    pub fn lines(&self) -> Vec<String> {
+        match (&self.injector, &self.mesh) {
+            (Origin::BuiltIn(a), Origin::BuiltIn(b)) if a == b => vec![a.to_string()],
+            _ => [ConfigKind::Injector, ConfigKind::Mesh]
+                .into_iter()
+                .map(|kind| line(kind, self.get(kind)))
+                .collect(),
+        }
+    }
+}
+
+/// The standard error line for one configuration, e.g. `mesh config: --meshConfigFile mesh.yaml`.
+fn line(kind: ConfigKind, origin: &Origin) -> String {
+    match origin {
+        Origin::BuiltIn(BuiltinReason::Requested) => {
+            format!("{kind}: the built-in default (--builtin)")
+        }
+        Origin::BuiltIn(BuiltinReason::NoCluster) => {
+            format!("{kind}: the built-in default (no cluster configured: no kubeconfig)")
+        }
+        Origin::File(path) => format!("{kind}: {} {}", kind.file_flag(), path.display()),
+        Origin::Cluster(cluster) => cluster
+            .source_line(kind)
+            .unwrap_or_else(|| format!("{kind}: the cluster at {}", cluster.endpoint)),
     }
 }
 
@@ -84,40 +82,131 @@ impl fmt::Display for ConfigSource {
 pub struct ConfigDocument {
     /// The YAML text: the ConfigMap's `config` or `mesh` value, or a whole ConfigMap.
     pub text: String,
-    /// Where it came from, e.g. `--injectConfigFile inject-config.yaml`.
+    /// Where it came from, e.g. `--injectConfigFile inject-config.yaml` or
+    /// `configmap istio-system/istio, key "mesh"`.
     pub origin: String,
 }
 
-/// Loads the configuration the flags ask for.
+/// Loads the configuration the flags ask for, with the cluster this process is configured for.
 ///
-/// Order: `--builtin` → the built-in default; `--injectConfigFile`/`--meshConfigFile` → those
-/// files, the built-in default for a missing one; nothing → the built-in default. (The cluster
-/// reader slots in before that last fallback.)
+/// Per configuration: its file flag; else `--builtin` → the built-in default; else its ConfigMap
+/// in the cluster whenever a cluster is configured (kubeconfig, in-cluster service account) or a
+/// cluster flag is given; else the built-in default. Any failure to read the cluster is an error.
 pub fn load_config(args: &ConfigArgs) -> Result<(Config, ConfigSource)> {
-    if args.builtin {
-        return Ok((Config::default(), ConfigSource::BuiltIn));
+    load_config_in(args, &Environment::from_process())
+}
+
+/// [`load_config`] with the environment (`$KUBECONFIG`, home directory, in-cluster variables)
+/// given.
+pub fn load_config_in(args: &ConfigArgs, env: &Environment) -> Result<(Config, ConfigSource)> {
+    let opts = cluster_options(&args.cluster);
+    let flags = SourceFlags {
+        builtin: args.builtin,
+        inject_config_file: args.inject_config_file.is_some(),
+        mesh_config_file: args.mesh_config_file.is_some(),
+        cluster_flags: args.cluster.any(),
+    };
+    let access = cluster::discover(&opts, env);
+    let sources = cluster::choose_sources(&flags, &access);
+    // Local files first: a typo in a path is reported without waiting for a cluster.
+    let inject_file = read_file(ConfigKind::Injector, args.inject_config_file.as_deref())?;
+    let mesh_file = read_file(ConfigKind::Mesh, args.mesh_config_file.as_deref())?;
+    let from_cluster = if sources.needs_cluster() {
+        Some(cluster::read_from_cluster(&opts, &access, &sources).map_err(one_line)?)
+    } else {
+        None
+    };
+    let from_cluster = from_cluster.as_ref();
+    let (inject, injector) = document(ConfigKind::Injector, &sources, inject_file, from_cluster)?;
+    let (mesh, mesh_origin) = document(ConfigKind::Mesh, &sources, mesh_file, from_cluster)?;
+    let config = config_from_documents(inject.as_ref(), mesh.as_ref())?;
+    let source = ConfigSource {
+        injector,
+        mesh: mesh_origin,
+    };
+    Ok((config, source))
+}
+
+/// A cluster error as one line: its message and each cause's, `: `-separated, each cut to its first
+/// line and left out when the text so far already ends with it.
+///
+/// Some causes are multi-line (a kubeconfig YAML error quotes the file around the error, and a
+/// kubeconfig holds credentials), and some repeat their own cause in their message.
+fn one_line(err: cluster::ClusterError) -> anyhow::Error {
+    let mut text = String::new();
+    let mut cause: Option<&dyn std::error::Error> = Some(&err);
+    while let Some(error) = cause {
+        let message = error.to_string();
+        let first = message.lines().next().unwrap_or_default().trim_end();
+        if text.is_empty() {
+            text.push_str(first);
+        } else if !first.is_empty() && !text.ends_with(first) {
+            text.push_str(": ");
+            text.push_str(first);
+        }
+        cause = error.source();
     }
-    if args.inject_config_file.is_some() || args.mesh_config_file.is_some() {
-        let inject = args
-            .inject_config_file
-            .as_deref()
-            .map(|p| read_document(p, "--injectConfigFile"))
-            .transpose()?;
-        let mesh = args
-            .mesh_config_file
-            .as_deref()
-            .map(|p| read_document(p, "--meshConfigFile"))
-            .transpose()?;
-        let config = config_from_documents(inject.as_ref(), mesh.as_ref())?;
-        let source = ConfigSource::Files {
-            inject: args.inject_config_file.clone(),
-            mesh: args.mesh_config_file.clone(),
-        };
-        return Ok((config, source));
+    anyhow::anyhow!(text)
+}
+
+/// The cluster flags with istioctl's defaults filled in.
+fn cluster_options(args: &ClusterArgs) -> ClusterOptions {
+    let defaults = ClusterOptions::default();
+    ClusterOptions {
+        kubeconfig: args.kubeconfig.clone(),
+        context: args.context.clone(),
+        istio_namespace: args
+            .istio_namespace
+            .clone()
+            .unwrap_or(defaults.istio_namespace),
+        inject_config_map_name: args
+            .inject_config_map_name
+            .clone()
+            .unwrap_or(defaults.inject_config_map_name),
+        mesh_config_map_name: args
+            .mesh_config_map_name
+            .clone()
+            .unwrap_or(defaults.mesh_config_map_name),
+        timeout: defaults.timeout,
     }
-    // In-cluster configuration goes here: `cluster::fetch(&args.cluster)` returning the two
-    // ConfigDocuments, then `config_from_documents` and `ConfigSource::Cluster { .. }`.
-    Ok((Config::default(), ConfigSource::BuiltIn))
+}
+
+/// The file for `kind`, if its flag was given.
+fn read_file(kind: ConfigKind, path: Option<&Path>) -> Result<Option<(ConfigDocument, Origin)>> {
+    path.map(|path| {
+        let doc = read_document(path, kind.file_flag())?;
+        Ok((doc, Origin::File(path.to_owned())))
+    })
+    .transpose()
+}
+
+/// The document for `kind` from the source chosen for it (`None`: the built-in default).
+fn document(
+    kind: ConfigKind,
+    sources: &Sources,
+    file: Option<(ConfigDocument, Origin)>,
+    from_cluster: Option<&ClusterConfig>,
+) -> Result<(Option<ConfigDocument>, Origin)> {
+    match sources.get(kind) {
+        Source::Builtin(reason) => Ok((None, Origin::BuiltIn(reason))),
+        Source::File => {
+            let Some((doc, origin)) = file else {
+                bail!("internal error: no {kind} file was read");
+            };
+            Ok((Some(doc), origin))
+        }
+        Source::Cluster => {
+            let Some(cluster) = from_cluster.filter(|c| c.get(kind).is_some()) else {
+                bail!("internal error: the {kind} was not read from the cluster");
+            };
+            let value = cluster.get(kind).map(|v| ConfigDocument {
+                text: v.value.clone(),
+                origin: v.to_string(),
+            });
+            let origin = Origin::Cluster(Box::new(cluster.clone()));
+            Ok((value, origin))
+        }
+    }
 }
 
 fn read_document(path: &Path, flag: &str) -> Result<ConfigDocument> {
@@ -202,15 +291,95 @@ mod tests {
     }
 
     #[test]
-    fn no_flags_means_built_in() {
+    fn no_flags_and_no_cluster_means_built_in() {
+        let (_, source) = load_config_in(&ConfigArgs::default(), &Environment::default()).unwrap();
+        let reason = BuiltinReason::NoCluster;
+        assert_eq!(
+            source,
+            ConfigSource {
+                injector: Origin::BuiltIn(reason),
+                mesh: Origin::BuiltIn(reason),
+            }
+        );
+        assert_eq!(
+            source.lines(),
+            ["no cluster configured (no kubeconfig); using the built-in default configuration"]
+        );
+    }
+
+    #[test]
+    fn builtin_flag_ignores_a_configured_cluster() {
         let args = ConfigArgs {
-            inject_config_file: None,
-            mesh_config_file: None,
-            builtin: false,
+            builtin: true,
+            ..ConfigArgs::default()
         };
-        let (_, source) = load_config(&args).unwrap();
-        assert_eq!(source, ConfigSource::BuiltIn);
-        assert_eq!(source.to_string(), "using built-in default configuration");
+        let env = Environment {
+            kubeconfig: Some("/nonexistent/kubeconfig".into()),
+            in_cluster: true,
+            ..Environment::default()
+        };
+        let (config, source) = load_config_in(&args, &env).unwrap();
+        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+        assert_eq!(
+            source.lines(),
+            ["using the built-in default configuration (--builtin)"]
+        );
+    }
+
+    #[test]
+    fn a_cluster_flag_without_a_cluster_is_an_error() {
+        let args = ConfigArgs {
+            cluster: ClusterArgs {
+                istio_namespace: Some("mesh".into()),
+                ..ClusterArgs::default()
+            },
+            ..ConfigArgs::default()
+        };
+        let err = load_config_in(&args, &Environment::default()).unwrap_err();
+        assert!(
+            format!("{err:#}").starts_with("no cluster configured to read the Istio configuration"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn mixed_sources_get_one_line_each() {
+        let cluster = ClusterConfig {
+            injector: None,
+            mesh: Some(cluster::ConfigMapValue {
+                namespace: "istio-system".into(),
+                name: "istio".into(),
+                key: "mesh",
+                value: "{}".into(),
+            }),
+            endpoint: cluster::Endpoint {
+                server: "https://10.0.0.1:6443".into(),
+                context: Some("kind-kind".into()),
+            },
+        };
+        let source = ConfigSource {
+            injector: Origin::File("inject-config.yaml".into()),
+            mesh: Origin::Cluster(Box::new(cluster)),
+        };
+        assert_eq!(
+            source.lines(),
+            [
+                "injection config: --injectConfigFile inject-config.yaml",
+                "mesh config: configmap istio-system/istio, key \"mesh\", from https://10.0.0.1:6443 \
+                 (context \"kind-kind\")",
+            ]
+        );
+        let source = ConfigSource {
+            injector: Origin::BuiltIn(BuiltinReason::NoCluster),
+            mesh: Origin::File("mesh.yaml".into()),
+        };
+        assert_eq!(
+            source.lines(),
+            [
+                "injection config: the built-in default (no cluster configured: no kubeconfig)",
+                "mesh config: --meshConfigFile mesh.yaml",
+            ]
+        );
     }
 
     #[test]
@@ -234,19 +403,5 @@ mod tests {
         );
         assert!(err.starts_with("--injectConfigFile x.yaml: invalid `template`"));
         assert!(err.contains("template syntax error at line "), "{err}");
-    }
-
-    #[test]
-    fn cluster_source_reads_well() {
-        let source = ConfigSource::Cluster {
-            context: Some("kind".into()),
-            namespace: "istio-system".into(),
-            inject_config_map: "istio-sidecar-injector".into(),
-            mesh_config_map: "istio".into(),
-        };
-        assert_eq!(
-            source.to_string(),
-            "using ConfigMaps istio-system/istio-sidecar-injector (key config) and istio-system/istio (key mesh) from context kind"
-        );
     }
 }

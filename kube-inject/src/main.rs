@@ -1,6 +1,7 @@
 //! `kube-inject`: Istio's manual sidecar injection (`istioctl kube-inject`) on manifests.
 //!
-//! A thin face over the core: flags are turned into a config once ([`config::load_config`]),
+//! A thin face over the core: flags are turned into a config once ([`config::load_config`]: files,
+//! the cluster's ConfigMaps through [`cluster`], or the built-in default),
 //! documents go through [`sidecar_injector::manifest`], YAML goes to standard output (or `-o`),
 //! everything else to standard error. Exit status: 0 ok or no change, 1 changes (`--diff`) or
 //! findings (`check`), 2 error.
@@ -8,6 +9,7 @@
 //! You can run it with `cargo run -p kube-inject -- -f samples/sleep/sleep.yaml`.
 
 mod cli;
+mod cluster;
 mod config;
 mod output;
 
@@ -54,7 +56,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn inject(args: &InjectArgs) -> Result<ExitCode> {
     let (config, source) = config::load_config(&args.config)?;
-    note(&source.to_string());
+    for line in source.lines() {
+        note(&line);
+    }
     let injector = Injector::new(config).context("invalid template")?;
     let filename = args.io.filename()?;
     let input = output::read_input(filename)?;

@@ -60,7 +60,7 @@ fn sleep_sample_gets_the_sidecar_and_the_service_passes_through() {
     assert_injected(template(&docs[1]), "sleep");
     assert_eq!(
         stderr,
-        "kube-inject: using built-in default configuration\n"
+        "kube-inject: no cluster configured (no kubeconfig); using the built-in default configuration\n"
     );
 }
 
@@ -204,7 +204,8 @@ fn config_files_are_named_on_stderr() {
     assert_eq!(
         stderr,
         format!(
-            "kube-inject: using injector config from the built-in default and mesh config from {}\n",
+            "kube-inject: injection config: the built-in default (no cluster configured: no kubeconfig)\n\
+             kube-inject: mesh config: --meshConfigFile {}\n",
             mesh.display()
         )
     );
@@ -225,7 +226,7 @@ fn builtin_flag_uses_the_built_in_config() {
         .assert()
         .success()
         .stdout(expected)
-        .stderr("kube-inject: using built-in default configuration\n");
+        .stderr("kube-inject: using the built-in default configuration (--builtin)\n");
 }
 
 #[test]
@@ -270,6 +271,16 @@ fn help_documents_flags_and_exit_codes() {
         .stdout(predicate::str::contains("--injectConfigFile <FILE>"))
         .stdout(predicate::str::contains("--meshConfigFile <FILE>"))
         .stdout(predicate::str::contains("--builtin"))
+        .stdout(predicate::str::contains("-i, --istioNamespace <NAMESPACE>"))
+        .stdout(predicate::str::contains("[default: istio-system]"))
+        .stdout(predicate::str::contains("--injectConfigMapName <NAME>"))
+        .stdout(predicate::str::contains(
+            "[default: istio-sidecar-injector]",
+        ))
+        .stdout(predicate::str::contains("--meshConfigMapName <NAME>"))
+        .stdout(predicate::str::contains("[default: istio]"))
+        .stdout(predicate::str::contains("--kubeconfig <FILE>"))
+        .stdout(predicate::str::contains("--context <NAME>"))
         .stdout(predicate::str::contains("--diff"))
         .stdout(predicate::str::contains("uninject"))
         .stdout(predicate::str::contains("check"))
@@ -288,13 +299,13 @@ fn missing_filename_is_a_usage_error() {
 #[test]
 fn a_closed_stdout_exits_zero() {
     use std::io::Read;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     // Enough output to overflow a pipe buffer, so writing hits the closed pipe.
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("many.yaml");
     let one = read(&at_root(SLEEP));
     fs::write(&input, vec![one.as_str(); 300].join("---\n")).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_kube-inject"))
+    let mut child = crate::util::kube_inject_std()
         .arg("-f")
         .arg(&input)
         .stdout(Stdio::piped())

@@ -1,12 +1,14 @@
 //! End-to-end tests of the `kube-inject` binary on real manifest files.
 //!
 //! One test binary (as ripgrep and uv do); each module is one area:
-//! `cli` (flags, kinds, stdin/stdout/-o), `golden` (the corpus in `tests/testdata/inject`),
+//! `cli` (flags, kinds, stdin/stdout/-o), `cluster` (the ConfigMaps read from a fake API server
+//! on 127.0.0.1, and every way that fails), `golden` (the corpus in `tests/testdata/inject`),
 //! `roundtrip` (idempotency, upgrade, uninject over every fixture), `diff`, `check`, `errors`,
 //! `uninject`, and `regression` (Istio issues this design answers).
 
 mod check;
 mod cli;
+mod cluster;
 mod diff;
 mod errors;
 mod golden;
@@ -14,3 +16,6 @@ mod regression;
 mod roundtrip;
 mod uninject;
 mod util;
+
+#[path = "../support/fake_apiserver.rs"]
+mod fake_apiserver;

@@ -6,9 +6,42 @@ use std::path::{Path, PathBuf};
 use assert_cmd::Command;
 use serde_json::Value;
 
-/// A command running the built `kube-inject`.
+/// A command running the built `kube-inject`, hermetically (see [`kube_inject_std`]).
 pub fn kube_inject() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_kube-inject"))
+    Command::from_std(kube_inject_std())
+}
+
+/// The variables through which the binary would find a cluster of the developer's machine.
+pub const CLUSTER_ENV: [&str; 3] = [
+    "KUBECONFIG",
+    "KUBERNETES_SERVICE_HOST",
+    "KUBERNETES_SERVICE_PORT",
+];
+
+/// The built `kube-inject` as a `std` command, in a hermetic environment: `HOME` is an empty
+/// directory and `$KUBECONFIG` and the in-cluster variables are removed, so no kubeconfig or
+/// service account of the machine running the tests is found ("no cluster configured"). A test
+/// that wants a cluster sets those variables again on the command (the last setting wins).
+pub fn kube_inject_std() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kube-inject"));
+    let home = empty_home();
+    command.env("HOME", &home).env("USERPROFILE", &home);
+    for name in CLUSTER_ENV {
+        command.env_remove(name);
+    }
+    command
+}
+
+/// An empty directory for `HOME`, shared by every test (none writes into it).
+fn empty_home() -> PathBuf {
+    let home = Path::new(env!("CARGO_TARGET_TMPDIR")).join("kube-inject-empty-home");
+    fs::create_dir_all(&home).unwrap_or_else(|e| panic!("{}: {e}", home.display()));
+    assert!(
+        !home.join(".kube").exists(),
+        "{} must stay empty",
+        home.display()
+    );
+    home
 }
 
 /// The workspace root (samples/ lives there).
@@ -100,6 +133,14 @@ pub fn uninject(input: &str) -> String {
 
 /// An injector config file whose template is the built-in one with `from` replaced by `to`.
 pub fn template_config(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, template_config_text(from, to)).unwrap();
+    path
+}
+
+/// An injector config (the `config` document) whose template is the built-in one with `from`
+/// replaced by `to`.
+pub fn template_config_text(from: &str, to: &str) -> String {
     let builtin = read(&at_root("src/builtin/sidecar-template.yaml"));
     assert!(
         builtin.contains(from),
@@ -114,9 +155,7 @@ pub fn template_config(dir: &Path, name: &str, from: &str, to: &str) -> PathBuf 
         config.push_str(line);
         config.push('\n');
     }
-    let path = dir.join(name);
-    fs::write(&path, config).unwrap();
-    path
+    config
 }
 
 /// The sample manifests under `samples/` and the golden inputs: every fixture.
