@@ -15,6 +15,11 @@ annotated-policy.wasm: policy.wasm metadata.yml README.md
 	cargo run --quiet -p host-tests --bin annotate-policy -- \
 		--metadata metadata.yml --usage README.md --input policy.wasm --output annotated-policy.wasm
 
+# The seed's sleep pod, as an AdmissionReview, through the real module in the wasmtime host.
+.PHONY: run
+run: policy.wasm
+	cargo run --quiet -p host-tests --bin run-policy -- samples/sleep/admission-review.json
+
 .PHONY: kube-inject
 kube-inject:
 	cargo build --release -p kube-inject
