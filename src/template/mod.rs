@@ -133,7 +133,7 @@ impl SidecarTemplate {
         let rendered = self
             .engine
             .template(TEMPLATE_NAME)
-            .render_from(&data.0)
+            .render_from_fn(|path| data.lookup(path))
             .to_string();
         let captured = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
         let text = rendered.map_err(|e| {
@@ -150,16 +150,23 @@ impl SidecarTemplate {
     }
 }
 
-/// The data a template sees, built once per pod.
+/// The data a template sees, for one pod.
+///
+/// Values are converted for the template only when the template reads them: a pod with
+/// thousands of env vars or volumes costs nothing for the parts the template never looks at.
 #[derive(Debug, Clone)]
-pub struct TemplateData(upon::Value);
+pub struct TemplateData<'a> {
+    meta: upon::Value,
+    spec: Option<&'a Value>,
+    mesh: &'a MeshData,
+}
 
-impl TemplateData {
+impl<'a> TemplateData<'a> {
     /// Data for `pod` (a Pod or pod template: `metadata` and `spec` are read).
     ///
     /// `namespace` fills `ObjectMeta.namespace` when the pod has none (pods created by
     /// controllers arrive without one).
-    pub fn new(pod: &Value, namespace: Option<&str>, mesh: &MeshData) -> Self {
+    pub fn new(pod: &'a Value, namespace: Option<&str>, mesh: &'a MeshData) -> Self {
         let mut meta = match pod.get("metadata").map(from_json_value) {
             Some(upon::Value::Map(m)) => m,
             _ => Default::default(),
@@ -176,16 +183,80 @@ impl TemplateData {
                 meta.insert("namespace".into(), upon::Value::from(ns));
             }
         }
-        let spec = match pod.get("spec").map(from_json_value) {
-            Some(spec @ upon::Value::Map(_)) => spec,
-            _ => upon::Value::Map(Default::default()),
+        Self {
+            meta: upon::Value::Map(meta),
+            spec: pod.get("spec").filter(|s| s.is_object()),
+            mesh,
+        }
+    }
+
+    /// The value at `path`, as upon resolves a variable: a missing member is an error after `.`
+    /// and nothing after `?.`.
+    fn lookup(&self, path: &[upon::ValueMember<'_>]) -> Result<upon::Value, String> {
+        use upon::{ValueAccess, ValueAccessOp};
+        let Some((root, rest)) = path.split_first() else {
+            return Ok(upon::Value::None);
         };
-        let mut root = std::collections::BTreeMap::new();
-        root.insert("ObjectMeta".to_string(), upon::Value::Map(meta));
-        root.insert("Spec".to_string(), spec);
-        root.insert("ProxyConfig".to_string(), mesh.proxy.clone());
-        root.insert("MeshConfig".to_string(), mesh.mesh.clone());
-        Self(upon::Value::Map(root))
+        let missing = |member: &upon::ValueMember<'_>, what: String| {
+            if member.op == ValueAccessOp::Optional {
+                Ok(upon::Value::None)
+            } else {
+                Err(what)
+            }
+        };
+        let ValueAccess::Key(name) = root.access else {
+            return missing(root, "the data is a map, not a list".into());
+        };
+        let upon_root = match name {
+            "ObjectMeta" => &self.meta,
+            "ProxyConfig" => &self.mesh.proxy,
+            "MeshConfig" => &self.mesh.mesh,
+            "Spec" => {
+                let empty = Value::Object(Map::new());
+                let mut current = self.spec.unwrap_or(&empty);
+                for member in rest {
+                    let next = match member.access {
+                        ValueAccess::Key(key) => current.get(key),
+                        ValueAccess::Index(i) => current.get(i),
+                    };
+                    match next {
+                        Some(value) => current = value,
+                        None => return missing(member, not_found(member)),
+                    }
+                }
+                return Ok(from_json_value(current));
+            }
+            other => {
+                return missing(
+                    root,
+                    format!(
+                        "unknown name `{other}`: the data has ObjectMeta, Spec, ProxyConfig and MeshConfig"
+                    ),
+                );
+            }
+        };
+        let mut current = upon_root;
+        for member in rest {
+            let next = match (current, member.access) {
+                (upon::Value::Map(m), ValueAccess::Key(key)) => m.get(key),
+                (upon::Value::List(l), ValueAccess::Index(i)) => l.get(i),
+                _ => None,
+            };
+            match next {
+                Some(value) => current = value,
+                None => return missing(member, not_found(member)),
+            }
+        }
+        Ok(current.clone())
+    }
+}
+
+fn not_found(member: &upon::ValueMember<'_>) -> String {
+    match member.access {
+        upon::ValueAccess::Key(key) => {
+            format!("not found: `{key}` (use `?.{key}` when it may be missing)")
+        }
+        upon::ValueAccess::Index(i) => format!("not found: index {i}"),
     }
 }
 

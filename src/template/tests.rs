@@ -275,7 +275,8 @@ proptest! {
             "spec": {"containers": []}
         });
         let template = SidecarTemplate::compile(SAFETY_TEMPLATE).unwrap();
-        let data = TemplateData::new(&pod, None, &MeshData::new(&MeshConfig::default()));
+        let mesh = MeshData::new(&MeshConfig::default());
+        let data = TemplateData::new(&pod, None, &mesh);
         let spec = match template.render(&data) {
             Ok(spec) => spec,
             Err(e) => { prop_assert!(false, "render failed: {e}"); unreachable!() }
