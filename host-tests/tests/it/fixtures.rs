@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use host_tests::{
-    BUILD_INJECTOR, HostCall, KubernetesFixtures, Policy, admission_response,
-    apply_admission_response, requests::admission_request_of,
+    HostCall, KubernetesFixtures, Policy, admission_response, apply_admission_response,
+    requests::admission_request_of,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -74,8 +74,7 @@ fn cases() -> Vec<PathBuf> {
 
 #[test]
 fn fixture_cases_match_expectations() {
-    let policy = host_tests::load_built(&host_tests::injector_wasm(), BUILD_INJECTOR)
-        .unwrap_or_else(|err| panic!("{err:#}"));
+    let policy = crate::injector::injector();
     let cases = cases();
     let mut failures = String::new();
     for case in &cases {

@@ -6,4 +6,5 @@
 
 mod fixtures;
 mod guests;
+mod injector;
 mod passthrough;
