@@ -1,7 +1,7 @@
 //! A fake Kubernetes API server for tests: plain HTTP/1.1 on 127.0.0.1 that answers the ConfigMap reads
 //! `istioctl kube-inject` makes (`GET /api/v1/namespaces/{ns}/configmaps/{name}`), plus kubeconfig helpers.
 //!
-//! Self-contained (std only) so that both the unit tests of `src/cluster.rs` and the integration tests
+//! Self-contained (std and serde_json) so that both the unit tests of `src/cluster.rs` and the integration tests
 //! can `mod` it in:
 //!
 //! ```ignore
@@ -411,54 +411,29 @@ fn write_response(
 }
 
 fn config_map_json(namespace: &str, name: &str, data: &BTreeMap<String, String>) -> String {
-    let mut entries = String::new();
-    for (i, (key, value)) in data.iter().enumerate() {
-        if i > 0 {
-            entries.push(',');
-        }
-        let _ = write!(entries, "{}:{}", json_string(key), json_string(value));
-    }
-    format!(
-        r#"{{"kind":"ConfigMap","apiVersion":"v1","metadata":{{"name":{},"namespace":{},"resourceVersion":"1"}},"data":{{{entries}}}}}"#,
-        json_string(name),
-        json_string(namespace),
-    )
+    serde_json::json!({
+        "kind": "ConfigMap",
+        "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": namespace, "resourceVersion": "1"},
+        "data": data,
+    })
+    .to_string()
 }
 
 fn status_json(code: u16, reason: &str, message: &str, details: Option<(&str, &str)>) -> String {
-    let details = details.map_or(String::new(), |(name, kind)| {
-        format!(
-            r#","details":{{"name":{},"kind":{}}}"#,
-            json_string(name),
-            json_string(kind)
-        )
+    let mut status = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
     });
-    format!(
-        r#"{{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":{},"reason":{}{details},"code":{code}}}"#,
-        json_string(message),
-        json_string(reason),
-    )
-}
-
-/// A JSON string literal for `s`.
-pub fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
+    if let Some((name, kind)) = details {
+        status["details"] = serde_json::json!({"name": name, "kind": kind});
     }
-    out.push('"');
-    out
+    status.to_string()
 }
 
 /// A kubeconfig to write for tests: named contexts, each with its own cluster (server URL) and the
