@@ -23,6 +23,11 @@ use crate::admission::{self, Cluster, Verdict};
 use crate::injector::Injector;
 use crate::settings::{ConfigMapRef, PolicySettings};
 
+/// Allocation is a third of an admission's work (the YAML parser and serde allocate per node);
+/// talc is faster than the default dlmalloc on wasm (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 /// Registers the policy's operations; called by the host before every request.
 #[allow(unsafe_code)] // the waPC host finds this entry point by its unmangled name
 #[unsafe(no_mangle)]
