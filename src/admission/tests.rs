@@ -1,3 +1,5 @@
+//! Tests of the parent module, compiled only under #[cfg(test)].
+
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 

@@ -1,3 +1,5 @@
+//! Tests of the parent module, compiled only under #[cfg(test)].
+
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
