@@ -82,7 +82,7 @@ fn fixture_cases_match_expectations() {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        if let Err(problems) = run_case(&policy, case) {
+        if let Err(problems) = run_case(policy, case) {
             let _ = writeln!(failures, "\n--- {name}\n{problems}");
         }
     }
