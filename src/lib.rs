@@ -8,7 +8,7 @@
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
 //! | [`inject`] | pod surgery: strip, merge by name, status annotation, uninject |
 //! | [`template`] | the upon template, its functions and YAML-safe rendering |
-//! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, passthrough, the YAML writer |
+//! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
 //! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod |
 //! | `kubewarden` | the waPC face (wasm32 only): registrations and payload mapping |
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
