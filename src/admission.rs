@@ -315,11 +315,17 @@ pub fn respond_to_review(
             review(settings, cluster, &mut request)
         }
     };
+    review_response(uid, &original, verdict)
+}
+
+/// The AdmissionReview a webhook answers with for `verdict`; the patch is the diff from
+/// `original` (the request's object) to the mutated object.
+pub fn review_response(uid: Value, original: &Value, verdict: Verdict) -> Value {
     let mut response = json!({"uid": uid, "allowed": !matches!(verdict, Verdict::Reject { .. })});
     match verdict {
         Verdict::Accept { warnings } => set_warnings(&mut response, warnings),
         Verdict::Mutate { object, warnings } => {
-            let patch = json_patch::diff(&original, &object);
+            let patch = json_patch::diff(original, &object);
             if !patch.0.is_empty() {
                 let text = serde_json::to_vec(&patch).unwrap_or_default();
                 response["patchType"] = json!("JSONPatch");

@@ -82,16 +82,20 @@ fn validate_settings(payload: &[u8]) -> CallResult {
 /// The generic-webhook operation: a whole AdmissionReview in (optionally with a top-level
 /// `settings` object), the AdmissionReview response out.
 fn admission_review(payload: &[u8]) -> CallResult {
-    let review: Value = match serde_json::from_slice(payload) {
-        Ok(review) => review,
-        Err(e) => serde_json::json!({"request": null, "parse_error": e.to_string()}),
+    let response = match serde_json::from_slice::<Value>(payload) {
+        Ok(review) => {
+            let settings = review.get("settings").cloned().unwrap_or(Value::Null);
+            admission::respond_to_review(policy_settings(&settings), &HostCluster, &review)
+        }
+        Err(e) => admission::review_response(
+            Value::String(String::new()),
+            &Value::Null,
+            Verdict::Reject {
+                message: format!("the AdmissionReview is not valid JSON: {e}"),
+                code: 400,
+            },
+        ),
     };
-    let settings = review.get("settings").cloned().unwrap_or(Value::Null);
-    let built = match review.get("parse_error").and_then(Value::as_str) {
-        Some(e) => Err(format!("the AdmissionReview is not valid JSON: {e}")),
-        None => policy_settings(&settings),
-    };
-    let response = admission::respond_to_review(built, &HostCluster, &review);
     Ok(serde_json::to_vec(&response)?)
 }
 

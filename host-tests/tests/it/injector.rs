@@ -155,6 +155,10 @@ fn the_admission_review_operation_answers_like_a_webhook() {
             .expect("never traps"),
     );
     assert_eq!(garbage["response"]["allowed"], json!(false));
+    let message = garbage["response"]["status"]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("not valid JSON"), "{message}");
 }
 
 #[test]
