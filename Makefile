@@ -5,10 +5,13 @@ WASM_TARGET := wasm32-wasip1
 .PHONY: all
 all: annotated-policy.wasm kube-inject
 
-policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock
+# The module as cargo builds it, then pre-initialised (Wizer): every instance policy-server makes
+# starts with the built-in template compiled and its usual rendering parsed.
+policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock host-tests/src/preinit.rs
 	rustup target add $(WASM_TARGET) >/dev/null 2>&1 || true
 	cargo build --target=$(WASM_TARGET) --release -p sidecar-injector -p passthrough
-	cp target/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
+	cargo run --quiet -p host-tests --bin preinit-policy -- \
+		target/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
 
 # Writes the io.kubewarden.metadata custom section itself (what `kwctl annotate` does).
 annotated-policy.wasm: policy.wasm metadata.yml README.md

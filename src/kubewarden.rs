@@ -2,8 +2,9 @@
 //! and [`crate::admission`]. Decides nothing.
 //!
 //! policy-server builds a fresh instance for every admission and passes the settings with each
-//! `validate`, so settings are parsed and the template compiled on every call; `validate_settings`
-//! runs once when the policy is loaded and refuses anything that could fail later.
+//! `validate`, so settings are parsed on every call, and the template compiled unless the module
+//! was pre-initialised with it (`wizer_initialize`); `validate_settings` runs once when the
+//! policy is loaded and refuses anything that could fail later.
 
 use kubewarden_policy_sdk::protocol_version_guest;
 use kubewarden_policy_sdk::response::ValidationResponse;
@@ -20,6 +21,7 @@ use kubewarden_policy_sdk::host_capabilities::kubernetes::{
 };
 
 use crate::admission::{self, Cluster, Verdict};
+use crate::config::Config;
 use crate::injector::Injector;
 use crate::settings::{ConfigMapRef, PolicySettings};
 
@@ -36,6 +38,20 @@ pub extern "C" fn wapc_init() {
     register_function("validate_settings", validate_settings);
     register_function("protocol_version", protocol_version_guest);
     register_function("admission_review", admission_review);
+}
+
+/// Pre-initialisation entry point, run once at build time by Wizer (`make policy.wasm`), never
+/// by policy-server: it compiles the built-in template and parses its rendering for a sample
+/// pod, and the snapshot Wizer takes afterwards makes every instance start with both. Settings
+/// that carry the same template text (`policy.yaml` does) then skip the compiler and, for most
+/// pods, the YAML parser. Wizer removes this export from the module it writes.
+#[allow(unsafe_code)] // Wizer finds this entry point by its unmangled name
+#[unsafe(export_name = "wizer-initialize")]
+pub extern "C" fn wizer_initialize() {
+    // A failure only means a cold start; `validate_settings` reports template errors.
+    if let Ok(injector) = Injector::new(Config::default()) {
+        let _ = injector.check();
+    }
 }
 
 /// `{"request": AdmissionRequest, "settings": {...}}`, as policy-server sends it.

@@ -3,7 +3,7 @@
 //! Build the modules first:
 //!
 //! ```text
-//! cargo build --target wasm32-wasip1 --release              # sidecar_injector.wasm
+//! make policy.wasm    # sidecar_injector.wasm, and policy.wasm: the same, pre-initialised
 //! cargo build --target wasm32-wasip1 --release -p passthrough  # passthrough.wasm (the cost floor)
 //! ```
 //!
@@ -31,6 +31,7 @@
 //! | [`kubernetes`] | [`KubernetesFixtures`] and [`HostCall`] records |
 //! | [`admission`] | [`admission_response`], [`apply_patch`]: policy-server's diff and the API server's patch |
 //! | [`metadata`] | `kwctl annotate`: [`annotate`], [`read_metadata`] |
+//! | [`preinit`] | Wizer pre-initialisation: [`preinitialize`] |
 //! | [`requests`] | admission requests for tests and benchmarks |
 
 pub mod admission;
@@ -38,6 +39,7 @@ pub mod host;
 pub mod kubernetes;
 pub mod metadata;
 pub mod policy;
+pub mod preinit;
 pub mod requests;
 pub mod wapc;
 
@@ -47,19 +49,19 @@ pub use admission::{admission_response, apply_admission_response, apply_patch, d
 pub use kubernetes::{HostCall, KubernetesFixtures, json_contains};
 pub use metadata::{annotate, annotate_file, metadata_from_yaml, read_metadata};
 pub use policy::{GuestError, Invocation, Policy, PolicyOptions, validation_payload};
+pub use preinit::preinitialize;
 
-/// The command that builds the sidecar injector module.
-pub const BUILD_INJECTOR: &str = "cargo build --target wasm32-wasip1 --release";
+/// The command that builds the sidecar injector module and pre-initialises it (`policy.wasm`).
+pub const BUILD_INJECTOR: &str = "make policy.wasm";
+/// The command that builds the module as cargo writes it, before pre-initialisation.
+pub const BUILD_INJECTOR_CARGO: &str = "cargo build --target wasm32-wasip1 --release";
 /// The command that builds the pass-through module.
 pub const BUILD_PASSTHROUGH: &str = "cargo build --target wasm32-wasip1 --release -p passthrough";
 
 /// `target/wasm32-wasip1/release/<file_name>` of this workspace (honours `CARGO_TARGET_DIR`,
 /// relative to the workspace root like cargo).
 pub fn release_wasm(file_name: &str) -> PathBuf {
-    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let workspace = manifest_dir
-        .parent()
-        .map_or_else(|| manifest_dir.join(".."), PathBuf::from);
+    let workspace = workspace_dir();
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace.join(dir),
         None => workspace.join("target"),
@@ -67,8 +69,21 @@ pub fn release_wasm(file_name: &str) -> PathBuf {
     target.join("wasm32-wasip1").join("release").join(file_name)
 }
 
-/// Path of the built sidecar injector module.
+/// The workspace's root directory.
+pub fn workspace_dir() -> PathBuf {
+    let manifest_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir
+        .parent()
+        .map_or_else(|| manifest_dir.join(".."), PathBuf::from)
+}
+
+/// Path of the sidecar injector module that ships: `policy.wasm`, pre-initialised.
 pub fn injector_wasm() -> PathBuf {
+    workspace_dir().join("policy.wasm")
+}
+
+/// Path of the sidecar injector module as cargo builds it, not pre-initialised.
+pub fn injector_cargo_wasm() -> PathBuf {
     release_wasm("sidecar_injector.wasm")
 }
 

@@ -17,6 +17,7 @@ mod functions;
 mod spec;
 
 use std::cell::RefCell;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -77,23 +78,92 @@ pub enum TemplateError {
     Reserved,
 }
 
-/// A compiled sidecar template.
+/// A compiled sidecar template. Clones share the compiled form.
+#[derive(Clone)]
 pub struct SidecarTemplate {
+    compiled: Arc<Compiled>,
+}
+
+/// What compiling a template text yields, and what rendering it has learnt.
+struct Compiled {
+    source: String,
     engine: upon::Engine<'static>,
     version: String,
+    /// Rendered texts (placeholders still in) and their parsed YAML, newest last.
+    parsed: Mutex<Vec<(String, Arc<Value>)>>,
 }
+
+/// How many compiled templates, and parsed renderings per template, are remembered.
+///
+/// Most pods render to the same text: their own values are placeholders, and only the template's
+/// `if`s on annotations change the text. Remembering a few spares the YAML parser, the largest
+/// cost of an injection. In the policy the memory lives as long as the instance, i.e. one
+/// admission, unless the module was pre-initialised (`wizer-initialize`): then every instance
+/// starts with the built-in template compiled and its common rendering parsed.
+const REMEMBERED: usize = 4;
+
+/// Templates compiled so far in this process, newest last.
+static COMPILED: Mutex<Vec<Arc<Compiled>>> = Mutex::new(Vec::new());
 
 impl std::fmt::Debug for SidecarTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SidecarTemplate")
-            .field("version", &self.version)
+            .field("version", &self.compiled.version)
             .finish()
     }
 }
 
 impl SidecarTemplate {
-    /// Compiles `source`; syntax errors carry the line and column.
+    /// Compiles `source`; syntax errors carry the line and column. A text compiled before in
+    /// this process is not compiled again.
     pub fn compile(source: &str) -> Result<Self, TemplateError> {
+        let mut known = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(compiled) = known.iter().find(|c| c.source == source) {
+            return Ok(Self {
+                compiled: Arc::clone(compiled),
+            });
+        }
+        let compiled = Arc::new(Compiled::new(source)?);
+        remember(&mut known, Arc::clone(&compiled));
+        Ok(Self { compiled })
+    }
+
+    /// The sha256 of the template text: the `version` in `sidecar.istio.io/status`.
+    pub fn version(&self) -> &str {
+        &self.compiled.version
+    }
+
+    /// Renders the template for one pod and reads the result as a SidecarInjectionSpec.
+    pub fn render(&self, data: &TemplateData) -> Result<SidecarInjectionSpec, TemplateError> {
+        let tree = self.render_tree(data)?;
+        Ok(SidecarInjectionSpec::from_value(tree)?)
+    }
+
+    /// Renders to the parsed YAML tree with every placeholder replaced by its value.
+    pub fn render_tree(&self, data: &TemplateData) -> Result<Value, TemplateError> {
+        CAPTURED.with(|c| c.borrow_mut().clear());
+        let rendered = self
+            .compiled
+            .engine
+            .template(TEMPLATE_NAME)
+            .render_from_fn(|path| data.lookup(path))
+            .to_string();
+        let captured = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
+        let text = rendered.map_err(|e| {
+            let (line, column, reason) = locate(&e);
+            TemplateError::Render {
+                line,
+                column,
+                reason,
+            }
+        })?;
+        let tree = self.compiled.parse(text)?;
+        substitute(&tree, &captured)
+    }
+}
+
+impl Compiled {
+    fn new(source: &str) -> Result<Self, TemplateError> {
         if source.contains(TOKEN_START) {
             return Err(TemplateError::Reserved);
         }
@@ -111,43 +181,32 @@ impl SidecarTemplate {
                 }
             })?;
         Ok(Self {
+            source: source.to_string(),
             engine,
             version: hex_sha256(source),
+            parsed: Mutex::new(Vec::new()),
         })
     }
 
-    /// The sha256 of the template text: the `version` in `sidecar.istio.io/status`.
-    pub fn version(&self) -> &str {
-        &self.version
+    /// The YAML tree of a rendered text, parsed once per distinct text.
+    fn parse(&self, text: String) -> Result<Arc<Value>, TemplateError> {
+        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, tree)) = parsed.iter().find(|(known, _)| *known == text) {
+            return Ok(Arc::clone(tree));
+        }
+        let tree: Arc<Value> =
+            Arc::new(serde_yaml::from_str(&text).map_err(|e| TemplateError::Yaml(e.to_string()))?);
+        remember(&mut parsed, (text, Arc::clone(&tree)));
+        Ok(tree)
     }
+}
 
-    /// Renders the template for one pod and reads the result as a SidecarInjectionSpec.
-    pub fn render(&self, data: &TemplateData) -> Result<SidecarInjectionSpec, TemplateError> {
-        let tree = self.render_tree(data)?;
-        Ok(SidecarInjectionSpec::from_value(tree)?)
+/// Adds `item` as the newest entry, forgetting the oldest beyond [`REMEMBERED`].
+fn remember<T>(list: &mut Vec<T>, item: T) {
+    if list.len() >= REMEMBERED {
+        list.remove(0);
     }
-
-    /// Renders to the parsed YAML tree with every placeholder replaced by its value.
-    pub fn render_tree(&self, data: &TemplateData) -> Result<Value, TemplateError> {
-        CAPTURED.with(|c| c.borrow_mut().clear());
-        let rendered = self
-            .engine
-            .template(TEMPLATE_NAME)
-            .render_from_fn(|path| data.lookup(path))
-            .to_string();
-        let captured = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        let text = rendered.map_err(|e| {
-            let (line, column, reason) = locate(&e);
-            TemplateError::Render {
-                line,
-                column,
-                reason,
-            }
-        })?;
-        let tree: Value =
-            serde_yaml::from_str(&text).map_err(|e| TemplateError::Yaml(e.to_string()))?;
-        substitute(tree, &captured)
-    }
+    list.push(item);
 }
 
 /// The data a template sees, for one pod.
@@ -302,23 +361,21 @@ fn capture_formatter(f: &mut upon::fmt::Formatter<'_>, value: &upon::Value) -> u
     Ok(())
 }
 
-/// Replaces placeholders in every string and key of `tree` by the captured values.
-fn substitute(tree: Value, captured: &[upon::Value]) -> Result<Value, TemplateError> {
-    if captured.is_empty() {
-        return Ok(tree);
-    }
+/// A copy of `tree` with the placeholders in every string and key replaced by the captured
+/// values.
+fn substitute(tree: &Value, captured: &[upon::Value]) -> Result<Value, TemplateError> {
     Ok(match tree {
-        Value::String(s) => substitute_text(&s, captured)?,
+        Value::String(s) => substitute_text(s, captured)?,
         Value::Array(items) => Value::Array(
             items
-                .into_iter()
+                .iter()
                 .map(|item| substitute(item, captured))
                 .collect::<Result<_, _>>()?,
         ),
         Value::Object(map) => {
             let mut out = Map::with_capacity(map.len());
             for (key, value) in map {
-                let key = match substitute_text(&key, captured)? {
+                let key = match substitute_text(key, captured)? {
                     Value::String(k) => k,
                     other => scalar_key(&other)
                         .ok_or(TemplateError::Interpolation("a map or list as a key"))?,
@@ -327,7 +384,7 @@ fn substitute(tree: Value, captured: &[upon::Value]) -> Result<Value, TemplateEr
             }
             Value::Object(out)
         }
-        other => other,
+        other => other.clone(),
     })
 }
 

@@ -300,3 +300,44 @@ proptest! {
         prop_assert_eq!(env[1].value.clone(), Some(format!("{a}\n")));
     }
 }
+
+#[test]
+fn a_remembered_parse_never_carries_one_pods_values_to_another() {
+    // Same control flow, so the same rendered text: the second pod hits the parse memo.
+    let template = "containers:\n- name: {{ ObjectMeta.name }}\n  args: [{{ ObjectMeta.labels?.app }}, \"--x={{ ObjectMeta.namespace }}\"]\n";
+    let pod = |name: &str, app: &str, ns: &str| json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app}}});
+    let first = render(template, &pod("a", "one", "ns1")).unwrap();
+    let second = render(template, &pod("b: {x}\n- y", "two", "ns2")).unwrap();
+    assert_eq!(first["containers"][0]["name"], "a");
+    assert_eq!(second["containers"][0]["name"], "b: {x}\n- y");
+    assert_eq!(second["containers"][0]["args"], json!(["two", "--x=ns2"]));
+    assert_eq!(first["containers"][0]["args"], json!(["one", "--x=ns1"]));
+}
+
+#[test]
+fn compiling_the_same_text_again_shares_the_compiled_template() {
+    let source = "containers:\n- name: shared-{{ ObjectMeta.name }}\n";
+    let first = SidecarTemplate::compile(source).unwrap();
+    let again = SidecarTemplate::compile(source).unwrap();
+    assert!(Arc::ptr_eq(&first.compiled, &again.compiled));
+    let other = SidecarTemplate::compile("containers:\n- name: other\n").unwrap();
+    assert!(!Arc::ptr_eq(&first.compiled, &other.compiled));
+    assert_ne!(first.version(), other.version());
+}
+
+#[test]
+fn the_parse_memo_keeps_only_the_newest_renderings() {
+    // Numbers are written into the text, so each generation renders a text of its own.
+    let source = "containers:\n- name: memo-{{ ObjectMeta.name }}\n  args: [\"{{ ObjectMeta.generation }}\"]\n";
+    let template = SidecarTemplate::compile(source).unwrap();
+    let mesh = MeshData::new(&MeshConfig::default());
+    for n in 0..(REMEMBERED * 3) {
+        let pod = json!({"metadata": {"name": format!("p{n}"), "generation": n}});
+        let tree = template
+            .render_tree(&TemplateData::new(&pod, None, &mesh))
+            .unwrap();
+        assert_eq!(tree["containers"][0]["name"], format!("memo-p{n}"));
+        assert_eq!(tree["containers"][0]["args"][0], n.to_string());
+    }
+    assert_eq!(template.compiled.parsed.lock().unwrap().len(), REMEMBERED);
+}

@@ -1,15 +1,17 @@
 //! Per-admission cost of the sidecar injector against the pass-through floor, as policy-server
-//! pays it: a fresh `Store` and instance, `wapc_init`, then `validate` with settings `{}`.
+//! pays it: a fresh `Store` and instance, `wapc_init`, then `validate`.
 //!
 //! ```text
-//! cargo build --target wasm32-wasip1 --release
-//! cargo build --target wasm32-wasip1 --release -p passthrough
+//! make policy.wasm      # both modules, and policy.wasm pre-initialised
 //! cargo run --release -p host-tests --bin bench [-- --samples 200 --warmup 20]
 //! ```
 //!
+//! Three modules: `policy.wasm` (what ships), the same before pre-initialisation (to show what
+//! the snapshot saves) and the pass-through floor.
+//!
 //! Timed: `Policy::call("validate", payload)` (new store with WASI, instantiate, `wapc_init`,
 //! `__guest_call`, copying the response out). Not timed: building the payload and the diff,
-//! which are host work equal for both modules. The two modules are called alternately so
+//! which are host work equal for every module. The modules are called in turn so
 //! drift hits both. Prints a markdown table on stdout; progress goes to stderr.
 
 use std::process::ExitCode;
@@ -122,8 +124,8 @@ fn measure(
 }
 
 /// What the module answered, for the table's footnotes: accepted, mutated, patch size.
-fn describe_answer(subject: &Subject, request: &Value) -> String {
-    match subject.policy.validate(request, &json!({})) {
+fn describe_answer(subject: &Subject, request: &Value, settings: &Value) -> String {
+    match subject.policy.validate(request, settings) {
         Ok(validation) => {
             let admission = admission_response(&request["object"], &validation);
             let patch_ops = admission
@@ -169,6 +171,25 @@ fn cpu_model() -> String {
         .unwrap_or_else(|| "unknown CPU".to_owned())
 }
 
+/// The `spec.settings` of the workspace's `policy.yaml`: what a cluster that applied it sends.
+fn policy_yaml_settings() -> anyhow::Result<Value> {
+    let path = host_tests::workspace_dir().join("policy.yaml");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let manifest: Value =
+        serde_yaml::from_str(&text).with_context(|| format!("{} is not YAML", path.display()))?;
+    Ok(manifest["spec"]["settings"].clone())
+}
+
+/// One row of the table: what is sent, and with which settings.
+struct Case {
+    label: String,
+    operation: &'static str,
+    payload: Vec<u8>,
+    /// The admission request and settings, for the footnote describing the answer.
+    request: Option<(Value, Value)>,
+}
+
 fn run() -> anyhow::Result<()> {
     let args = parse_args()?;
     eprintln!("bench: compiling modules…");
@@ -177,110 +198,105 @@ fn run() -> anyhow::Result<()> {
         &host_tests::passthrough_wasm(),
         host_tests::BUILD_PASSTHROUGH,
     )?;
-    let injector = match load(
-        "sidecar_injector",
+    let injector = load(
+        "policy.wasm",
         &host_tests::injector_wasm(),
         host_tests::BUILD_INJECTOR,
-    ) {
-        Ok(injector) => Some(injector),
-        Err(err) => {
-            eprintln!("bench: measuring the floor only: {err:#}");
-            None
-        }
-    };
+    )?;
+    let cold = load(
+        "sidecar_injector.wasm",
+        &host_tests::injector_cargo_wasm(),
+        host_tests::BUILD_INJECTOR_CARGO,
+    )?;
 
     // First the fixed cost (instantiate + `wapc_init`, through `protocol_version`), then
-    // `validate` on pods of growing size.
-    let mut cases = vec![(
-        "instantiate + `wapc_init` only (`protocol_version`)".to_owned(),
-        "protocol_version",
-        Vec::new(),
-        None,
-    )];
+    // `validate` on pods of growing size, then the sleep pod with policy.yaml's settings.
+    let mut cases = vec![Case {
+        label: "instantiate + `wapc_init` only (`protocol_version`)".to_owned(),
+        operation: "protocol_version",
+        payload: Vec::new(),
+        request: None,
+    }];
     let pods = [
         ("sleep pod", requests::sleep_pod()),
         ("20 env vars (1×)", requests::pod_with_env_vars(20)),
         ("200 env vars (10×)", requests::pod_with_env_vars(200)),
         ("2000 env vars (100×)", requests::pod_with_env_vars(2000)),
     ];
-    for (label, pod) in pods {
-        let request = requests::pod_create_request(pod);
-        let payload = validation_payload(&request, &json!({}));
-        cases.push((label.to_owned(), "validate", payload, Some(request)));
+    let settings = [
+        ("", json!({})),
+        (", settings of `policy.yaml`", policy_yaml_settings()?),
+    ];
+    for (suffix, settings) in &settings {
+        for (label, pod) in &pods {
+            if !suffix.is_empty() && *label != "sleep pod" {
+                continue;
+            }
+            let request = requests::pod_create_request(pod.clone());
+            cases.push(Case {
+                label: format!("{label}{suffix}"),
+                operation: "validate",
+                payload: validation_payload(&request, settings),
+                request: Some((request, settings.clone())),
+            });
+        }
     }
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
-    for (label, operation, payload, request) in cases {
-        let mut subjects = vec![&floor];
-        if let Some(injector) = &injector {
-            subjects.insert(0, injector);
-            if let Some(request) = &request {
-                let answer = describe_answer(injector, request);
-                notes.push(format!("{label}: injector answered {answer}"));
-            }
+    let subjects = [&injector, &cold, &floor];
+    for case in cases {
+        if let Some((request, settings)) = &case.request {
+            let answer = describe_answer(&injector, request, settings);
+            notes.push(format!("{}: policy.wasm answered {answer}", case.label));
         }
-        eprintln!("bench: {label} ({})…", format_bytes(payload.len()));
-        let samples = measure(&subjects, operation, &payload, &args)?;
-        let floor_samples = &samples[samples.len() - 1];
-        let row = match injector.as_ref().map(|_| &samples[0]) {
-            Some(injector_samples) => {
-                let ratio =
-                    injector_samples.median().as_secs_f64() / floor_samples.median().as_secs_f64();
-                format!(
-                    "| {label} | {} | {} | {} | {} | {} | {ratio:.2}× | {} |",
-                    format_bytes(payload.len()),
-                    format_duration(injector_samples.median()),
-                    format_duration(injector_samples.p99()),
-                    format_duration(floor_samples.median()),
-                    format_duration(floor_samples.p99()),
-                    floor_samples.0.len(),
-                )
-            }
-            None => format!(
-                "| {label} | {} | — | — | {} | {} | — | {} |",
-                format_bytes(payload.len()),
-                format_duration(floor_samples.median()),
-                format_duration(floor_samples.p99()),
-                floor_samples.0.len(),
-            ),
+        eprintln!(
+            "bench: {} ({})…",
+            case.label,
+            format_bytes(case.payload.len())
+        );
+        let samples = measure(&subjects, case.operation, &case.payload, &args)?;
+        let [warm, cold, floor] = samples.as_slice() else {
+            anyhow::bail!("one set of samples per module expected");
         };
-        rows.push(row);
+        let ratio = warm.median().as_secs_f64() / floor.median().as_secs_f64();
+        rows.push(format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {ratio:.2}× | {} |",
+            case.label,
+            format_bytes(case.payload.len()),
+            format_duration(warm.median()),
+            format_duration(warm.p99()),
+            format_duration(cold.median()),
+            format_duration(floor.median()),
+            format_duration(floor.p99()),
+            floor.0.len(),
+        ));
     }
 
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
-    println!(
-        "### Per-admission cost: fresh instance + `wapc_init` + `validate`, settings `{{}}`\n"
-    );
+    println!("### Per-admission cost: fresh instance + `wapc_init` + `validate`\n");
     println!(
         "Machine: {}, {cores} cores (nproc). Host: host-tests (wasmtime 48, Cranelift, epoch interruption on, a fresh `Store` per call like policy-server).",
         cpu_model()
     );
-    match &injector {
-        Some(injector) => println!(
-            "Modules: `sidecar_injector.wasm` {} B, `passthrough.wasm` {} B (floor: SDK parse + accept). Warmup {}, samples per cell in the last column (capped by a {} s budget per pod).\n",
-            injector.size,
-            floor.size,
-            args.warmup,
-            TIME_BUDGET.as_secs()
-        ),
-        None => println!(
-            "Modules: `passthrough.wasm` {} B only (sidecar_injector.wasm not built). Warmup {}, samples in the last column.\n",
-            floor.size, args.warmup
-        ),
-    }
     println!(
-        "| case | payload | injector median | injector p99 | floor median | floor p99 | injector / floor (median) | samples |"
+        "Modules: `policy.wasm` (pre-initialised) {} B, `sidecar_injector.wasm` (as cargo builds it) {} B, `passthrough.wasm` {} B (floor: SDK parse + accept). Settings `{{}}` unless the case says. Warmup {}, samples per cell in the last column (capped by a {} s budget per case).\n",
+        injector.size,
+        cold.size,
+        floor.size,
+        args.warmup,
+        TIME_BUDGET.as_secs()
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!(
+        "| case | payload | policy.wasm median | policy.wasm p99 | not pre-initialised median | floor median | floor p99 | policy.wasm / floor (median) | samples |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }
-    if !notes.is_empty() {
-        println!();
-        for note in notes {
-            println!("- {note}");
-        }
+    println!();
+    for note in notes {
+        println!("- {note}");
     }
     Ok(())
 }

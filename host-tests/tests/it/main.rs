@@ -1,10 +1,10 @@
 //! host-tests' one integration-test binary.
 //!
-//! Needs the modules built first:
-//! `cargo build --target wasm32-wasip1 --release -p passthrough` (for `passthrough`) and
-//! `cargo build --target wasm32-wasip1 --release` (for `fixtures`).
+//! Needs the modules built first: `make policy.wasm` (the injector, as cargo builds it and
+//! pre-initialised, and the pass-through module).
 
 mod fixtures;
 mod guests;
 mod injector;
 mod passthrough;
+mod preinit;
