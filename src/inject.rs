@@ -13,7 +13,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
-use crate::template::SidecarInjectionSpec;
+use crate::template::InjectionEntries;
 
 /// The annotation recording what was injected.
 pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
@@ -204,7 +204,7 @@ pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(
 /// only when the pod does not list them already.
 pub fn merge(
     pod: &mut Value,
-    rendered: &SidecarInjectionSpec,
+    rendered: InjectionEntries,
     version: &str,
     proxy_first: bool,
 ) -> Result<InjectionStatus, InjectError> {
@@ -213,10 +213,10 @@ pub fn merge(
         ..Default::default()
     };
     let entries: [(&str, Vec<Value>); 4] = [
-        ("initContainers", to_values(&rendered.init_containers)?),
-        ("containers", to_values(&rendered.containers)?),
-        ("volumes", to_values(&rendered.volumes)?),
-        ("imagePullSecrets", to_values(&rendered.image_pull_secrets)?),
+        ("initContainers", rendered.init_containers),
+        ("containers", rendered.containers),
+        ("volumes", rendered.volumes),
+        ("imagePullSecrets", rendered.image_pull_secrets),
     ];
     let spec = spec_mut(pod)?;
     for (list, new_items) in entries {
@@ -316,29 +316,6 @@ fn remove_status_annotation(pod: &mut Value) {
     {
         pod.shift_remove("metadata");
     }
-}
-
-/// Serializes rendered entries, `name` first so injected YAML reads like hand-written YAML
-/// (k8s-openapi serializes fields alphabetically).
-fn to_values<T: Serialize>(items: &[T]) -> Result<Vec<Value>, InjectError> {
-    items
-        .iter()
-        .map(|item| {
-            let value =
-                serde_json::to_value(item).map_err(|e| InjectError::NotAPod(e.to_string()))?;
-            Ok(match value {
-                Value::Object(mut fields) => {
-                    let mut ordered = Map::with_capacity(fields.len());
-                    if let Some(name) = fields.shift_remove("name") {
-                        ordered.insert("name".to_string(), name);
-                    }
-                    ordered.extend(fields);
-                    Value::Object(ordered)
-                }
-                other => other,
-            })
-        })
-        .collect()
 }
 
 fn entry_name(item: &Value) -> Option<&str> {

@@ -3,6 +3,8 @@
 //! Reads top to bottom like Istio's `injectPod` (pkg/kube/inject/webhook.go): decision →
 //! strip the previous injection → render the template for the stripped pod → merge → status.
 
+use std::sync::Arc;
+
 use serde_json::Value;
 
 use crate::config::Config;
@@ -15,7 +17,7 @@ use crate::template::{MeshData, SidecarTemplate, TemplateData, TemplateError};
 pub struct Injector {
     config: Config,
     template: SidecarTemplate,
-    mesh: MeshData,
+    mesh: Arc<MeshData>,
 }
 
 /// What happened to one pod.
@@ -56,7 +58,7 @@ impl Injector {
     /// Compiles the config's template.
     pub fn new(config: Config) -> Result<Self, TemplateError> {
         let template = SidecarTemplate::compile(&config.injector.template)?;
-        let mesh = MeshData::new(&config.mesh);
+        let mesh = MeshData::shared(&config.mesh);
         Ok(Self {
             config,
             template,
@@ -113,17 +115,19 @@ impl Injector {
         }
         let rendered = self
             .template
-            .render(&TemplateData::new(pod, namespace, &self.mesh))?;
+            .render_entries(&TemplateData::new(pod, namespace, &self.mesh))?;
         let proxy_first = self
             .config
             .mesh
             .default_config
             .hold_application_until_proxy_starts;
-        let status = inject::merge(pod, &rendered, self.template.version(), proxy_first)?;
-        let after = (inject::footprint(pod, &status), status_text(pod));
+        let status = inject::merge(pod, rendered, self.template.version(), proxy_first)?;
+        // A pod injected for the first time has changed; only a re-injection is compared.
+        let changed = before
+            .is_none_or(|before| before != (inject::footprint(pod, &status), status_text(pod)));
         Ok(Outcome::Injected {
             decision,
-            changed: before.as_ref() != Some(&after),
+            changed,
             status,
         })
     }

@@ -48,6 +48,9 @@ pub extern "C" fn wapc_init() {
 #[allow(unsafe_code)] // Wizer finds this entry point by its unmangled name
 #[unsafe(export_name = "wizer-initialize")]
 pub extern "C" fn wizer_initialize() {
+    // The waPC registry (a hash map whose seed is a WASI `random_get` call) exists from the
+    // start too; policy-server's own `wapc_init` call then only overwrites the same entries.
+    wapc_init();
     // A failure only means a cold start; `validate_settings` reports template errors.
     if let Ok(injector) = Injector::new(Config::default()) {
         let _ = injector.check();

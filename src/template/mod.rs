@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-pub use spec::{SidecarInjectionSpec, SpecError};
+pub use spec::{InjectionEntries, SidecarInjectionSpec, SpecError};
 
 use crate::config::MeshConfig;
 use functions::{from_json_value, to_json_value};
@@ -89,8 +89,18 @@ struct Compiled {
     source: String,
     engine: upon::Engine<'static>,
     version: String,
-    /// Rendered texts (placeholders still in) and their parsed YAML, newest last.
-    parsed: Mutex<Vec<(String, Arc<Value>)>>,
+    /// Rendered texts (placeholders still in) and what they parse to, newest last.
+    parsed: Mutex<Vec<(String, Arc<Parsed>)>>,
+}
+
+/// One rendered text, parsed.
+struct Parsed {
+    /// The YAML tree, placeholders still in.
+    tree: Value,
+    /// The tree read as a SidecarInjectionSpec, placeholders still in, when that works. It then
+    /// holds placeholders only where the spec takes text, so a pod's text values can replace
+    /// them without reading the spec again.
+    entries: Option<InjectionEntries>,
 }
 
 /// How many compiled templates, and parsed renderings per template, are remembered.
@@ -139,8 +149,32 @@ impl SidecarTemplate {
         Ok(SidecarInjectionSpec::from_value(tree)?)
     }
 
+    /// Renders the template for one pod into the entries the pod gets: what [`Self::render`]
+    /// gives, as JSON. A rendering seen before is not parsed or read again: the pod's values
+    /// go straight into its remembered entries when they are all text.
+    pub fn render_entries(&self, data: &TemplateData) -> Result<InjectionEntries, TemplateError> {
+        let (parsed, captured) = self.render_parsed(data)?;
+        if let Some(entries) = &parsed.entries
+            && let Some(entries) = fill_entries(entries, &captured)?
+        {
+            entries.check_names()?;
+            return Ok(entries);
+        }
+        let tree = substitute(&parsed.tree, &captured)?;
+        Ok(SidecarInjectionSpec::from_value(tree)?.to_entries()?)
+    }
+
     /// Renders to the parsed YAML tree with every placeholder replaced by its value.
     pub fn render_tree(&self, data: &TemplateData) -> Result<Value, TemplateError> {
+        let (parsed, captured) = self.render_parsed(data)?;
+        substitute(&parsed.tree, &captured)
+    }
+
+    /// Renders, then parses the text (or finds it parsed): the tree and the captured values.
+    fn render_parsed(
+        &self,
+        data: &TemplateData,
+    ) -> Result<(Arc<Parsed>, Vec<upon::Value>), TemplateError> {
         CAPTURED.with(|c| c.borrow_mut().clear());
         let rendered = self
             .compiled
@@ -157,8 +191,7 @@ impl SidecarTemplate {
                 reason,
             }
         })?;
-        let tree = self.compiled.parse(text)?;
-        substitute(&tree, &captured)
+        Ok((self.compiled.parse(text)?, captured))
     }
 }
 
@@ -188,16 +221,20 @@ impl Compiled {
         })
     }
 
-    /// The YAML tree of a rendered text, parsed once per distinct text.
-    fn parse(&self, text: String) -> Result<Arc<Value>, TemplateError> {
+    /// A rendered text parsed, once per distinct text.
+    fn parse(&self, text: String) -> Result<Arc<Parsed>, TemplateError> {
         let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, tree)) = parsed.iter().find(|(known, _)| *known == text) {
-            return Ok(Arc::clone(tree));
+        if let Some((_, known)) = parsed.iter().find(|(known, _)| *known == text) {
+            return Ok(Arc::clone(known));
         }
-        let tree: Arc<Value> =
-            Arc::new(serde_yaml::from_str(&text).map_err(|e| TemplateError::Yaml(e.to_string()))?);
-        remember(&mut parsed, (text, Arc::clone(&tree)));
-        Ok(tree)
+        let tree: Value =
+            serde_yaml::from_str(&text).map_err(|e| TemplateError::Yaml(e.to_string()))?;
+        let entries = SidecarInjectionSpec::from_value(tree.clone())
+            .and_then(|spec| spec.to_entries())
+            .ok();
+        let known = Arc::new(Parsed { tree, entries });
+        remember(&mut parsed, (text, Arc::clone(&known)));
+        Ok(known)
     }
 }
 
@@ -327,6 +364,19 @@ pub struct MeshData {
 }
 
 impl MeshData {
+    /// The conversion of `mesh`, made once per distinct mesh config in this process (and, in a
+    /// pre-initialised policy module, already made for the default one).
+    pub fn shared(mesh: &MeshConfig) -> Arc<Self> {
+        static CONVERTED: Mutex<Vec<(MeshConfig, Arc<MeshData>)>> = Mutex::new(Vec::new());
+        let mut known = CONVERTED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, data)) = known.iter().find(|(config, _)| config == mesh) {
+            return Arc::clone(data);
+        }
+        let data = Arc::new(Self::new(mesh));
+        remember(&mut known, (mesh.clone(), Arc::clone(&data)));
+        data
+    }
+
     /// Converts the mesh config (JSON field names, unknown fields included).
     pub fn new(mesh: &MeshConfig) -> Self {
         let mesh_json = serde_json::to_value(mesh).unwrap_or(Value::Null);
@@ -388,6 +438,74 @@ fn substitute(tree: &Value, captured: &[upon::Value]) -> Result<Value, TemplateE
     })
 }
 
+/// `entries` with the placeholders replaced by the captured values, or `None` when a value is
+/// not text (a list, a map): then the spec must be read again around it.
+fn fill_entries(
+    entries: &InjectionEntries,
+    captured: &[upon::Value],
+) -> Result<Option<InjectionEntries>, TemplateError> {
+    let mut filled = entries.clone();
+    if captured.is_empty() {
+        return Ok(Some(filled));
+    }
+    for list in filled.lists_mut() {
+        for item in list.iter_mut() {
+            if !fill_text(item, captured)? {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(filled))
+}
+
+/// Replaces placeholders in the strings and keys of `value` in place; false when one would
+/// become something other than text.
+fn fill_text(value: &mut Value, captured: &[upon::Value]) -> Result<bool, TemplateError> {
+    match value {
+        Value::String(text) => {
+            if !has_token(text) {
+                return Ok(true);
+            }
+            match substitute_text(text, captured)? {
+                Value::String(filled) => *text = filled,
+                _ => return Ok(false),
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                if !fill_text(item, captured)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Value::Object(map) => {
+            if map.keys().any(|key| has_token(key)) {
+                return Ok(false);
+            }
+            for item in map.values_mut() {
+                if !fill_text(item, captured)? {
+                    return Ok(false);
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(true)
+}
+
+/// Whether `text` holds a placeholder.
+fn has_token(text: &str) -> bool {
+    find_token(text).is_some()
+}
+
+/// Where the first placeholder in `text` starts; one searcher for the whole process, where
+/// `str::find` would build one per call.
+fn find_token(text: &str) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(TOKEN_START));
+    FINDER.find(text.as_bytes())
+}
+
 fn scalar_key(value: &Value) -> Option<String> {
     match value {
         Value::Number(n) => Some(n.to_string()),
@@ -400,12 +518,12 @@ fn scalar_key(value: &Value) -> Option<String> {
 /// A string that is exactly one placeholder becomes the value; otherwise the values' text is
 /// spliced into the string.
 fn substitute_text(text: &str, captured: &[upon::Value]) -> Result<Value, TemplateError> {
-    if !text.contains(TOKEN_START) {
+    if !has_token(text) {
         return Ok(Value::String(text.to_string()));
     }
     let mut pieces: Vec<Piece<'_>> = Vec::new();
     let mut rest = text;
-    while let Some(start) = rest.find(TOKEN_START) {
+    while let Some(start) = find_token(rest) {
         let after = &rest[start + TOKEN_START.len()..];
         let digits = after
             .find(|c: char| !c.is_ascii_digit())

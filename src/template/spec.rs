@@ -60,7 +60,7 @@ impl SidecarInjectionSpec {
 
     /// Every entry needs a name, unique in its list: names are how a later injection finds it.
     fn check_names(&self) -> Result<(), SpecError> {
-        let lists: [(&str, Vec<&str>); 4] = [
+        check_names([
             (
                 "initContainers",
                 self.init_containers
@@ -83,25 +83,113 @@ impl SidecarInjectionSpec {
                     .map(|s| s.name.as_str())
                     .collect(),
             ),
-        ];
-        for (list, names) in lists {
-            for (i, name) in names.iter().enumerate() {
-                if name.is_empty() {
-                    return Err(SpecError {
-                        field: format!("{list}[{i}].name"),
-                        message: "every injected entry needs a non-empty name".into(),
-                    });
-                }
-                if names[..i].contains(name) {
-                    return Err(SpecError {
-                        field: format!("{list}[{i}].name"),
-                        message: format!("duplicate name {name:?}"),
-                    });
-                }
+        ])
+    }
+
+    /// The entries as the JSON a pod gets: k8s-openapi's field order with `name` first.
+    pub fn to_entries(&self) -> Result<InjectionEntries, SpecError> {
+        Ok(InjectionEntries {
+            init_containers: to_values("initContainers", &self.init_containers)?,
+            containers: to_values("containers", &self.containers)?,
+            volumes: to_values("volumes", &self.volumes)?,
+            image_pull_secrets: to_values("imagePullSecrets", &self.image_pull_secrets)?,
+        })
+    }
+}
+
+/// A [`SidecarInjectionSpec`] as JSON, ready to go into a pod: what the injector merges.
+///
+/// Read from a rendered template through the typed spec, so every entry is a valid
+/// k8s-openapi object; kept as JSON so a remembered rendering can take a new pod's text
+/// values without being read again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InjectionEntries {
+    /// `spec.initContainers` entries.
+    pub init_containers: Vec<Value>,
+    /// `spec.containers` entries.
+    pub containers: Vec<Value>,
+    /// `spec.volumes` entries.
+    pub volumes: Vec<Value>,
+    /// `spec.imagePullSecrets` entries.
+    pub image_pull_secrets: Vec<Value>,
+}
+
+impl InjectionEntries {
+    /// The four lists with their pod field names, in merge order.
+    pub fn lists(&self) -> [(&'static str, &[Value]); 4] {
+        [
+            ("initContainers", &self.init_containers),
+            ("containers", &self.containers),
+            ("volumes", &self.volumes),
+            ("imagePullSecrets", &self.image_pull_secrets),
+        ]
+    }
+
+    pub(super) fn lists_mut(&mut self) -> [&mut Vec<Value>; 4] {
+        [
+            &mut self.init_containers,
+            &mut self.containers,
+            &mut self.volumes,
+            &mut self.image_pull_secrets,
+        ]
+    }
+
+    /// The same rule as [`SidecarInjectionSpec`]'s: every entry has a unique, non-empty name.
+    pub fn check_names(&self) -> Result<(), SpecError> {
+        check_names(self.lists().map(|(list, items)| {
+            let names = items
+                .iter()
+                .map(|item| item.get("name").and_then(Value::as_str).unwrap_or(""))
+                .collect();
+            (list, names)
+        }))
+    }
+}
+
+fn check_names(lists: [(&str, Vec<&str>); 4]) -> Result<(), SpecError> {
+    for (list, names) in lists {
+        for (i, name) in names.iter().enumerate() {
+            if name.is_empty() {
+                return Err(SpecError {
+                    field: format!("{list}[{i}].name"),
+                    message: "every injected entry needs a non-empty name".into(),
+                });
+            }
+            if names[..i].contains(name) {
+                return Err(SpecError {
+                    field: format!("{list}[{i}].name"),
+                    message: format!("duplicate name {name:?}"),
+                });
             }
         }
-        Ok(())
     }
+    Ok(())
+}
+
+/// Each item as JSON with `name` first, so injected YAML reads like hand-written YAML
+/// (k8s-openapi serializes fields alphabetically).
+fn to_values<T: Serialize>(list: &str, items: &[T]) -> Result<Vec<Value>, SpecError> {
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let value = serde_json::to_value(item).map_err(|e| SpecError {
+                field: format!("{list}[{i}]"),
+                message: e.to_string(),
+            })?;
+            Ok(match value {
+                Value::Object(mut fields) => {
+                    let mut ordered = serde_json::Map::with_capacity(fields.len());
+                    if let Some(name) = fields.shift_remove("name") {
+                        ordered.insert("name".to_string(), name);
+                    }
+                    ordered.extend(fields);
+                    Value::Object(ordered)
+                }
+                other => other,
+            })
+        })
+        .collect()
 }
 
 /// How many scalars one document may have converted before we give up (a bound, not a limit

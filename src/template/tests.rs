@@ -298,6 +298,9 @@ proptest! {
         prop_assert_eq!(env.len(), 2);
         prop_assert_eq!(env[0].value.as_deref(), Some(a.as_str()));
         prop_assert_eq!(env[1].value.clone(), Some(format!("{a}\n")));
+        // The remembered rendering, filled with this pod's values, is what reading it gives.
+        let entries = template.render_entries(&data);
+        prop_assert_eq!(entries, spec.to_entries().map_err(TemplateError::from));
     }
 }
 
@@ -340,4 +343,78 @@ fn the_parse_memo_keeps_only_the_newest_renderings() {
         assert_eq!(tree["containers"][0]["args"][0], n.to_string());
     }
     assert_eq!(template.compiled.parsed.lock().unwrap().len(), REMEMBERED);
+}
+
+/// `render_entries` (remembered entries filled in) against `render` (read every time).
+fn assert_entries_agree(template: &str, pod: &Value) {
+    let template = SidecarTemplate::compile(template).unwrap();
+    let mesh = MeshData::new(&MeshConfig::default());
+    let data = TemplateData::new(pod, Some("default"), &mesh);
+    let read = template
+        .render(&data)
+        .and_then(|spec| Ok(spec.to_entries()?));
+    // Twice: the first parses, the second finds the rendering remembered.
+    for _ in 0..2 {
+        assert_eq!(template.render_entries(&data), read);
+    }
+}
+
+#[test]
+fn remembered_entries_agree_with_reading_the_rendering() {
+    assert_entries_agree(BUILTIN_TEMPLATE, &sleep_pod());
+    let containers = json!({"metadata": {"name": "x", "labels": {"a": "same", "b": "same"}},
+        "spec": {"containers": [{"name": "app", "args": ["--a", "b"], "ports": [{"containerPort": 80}]}]}});
+    // A list where the spec wants a list: the placeholder tree cannot be read, the filled one can.
+    assert_entries_agree(
+        "containers:\n- name: p\n  ports: {{ Spec.containers.0.ports }}\n",
+        &containers,
+    );
+    // A list where the spec wants text: refused the same way on both paths.
+    assert_entries_agree(
+        "containers:\n- name: p\n  args: [{{ Spec.containers.0.args }}]\n",
+        &containers,
+    );
+    // Names only known once filled in: duplicates are caught after filling.
+    assert_entries_agree(
+        "containers:\n- name: {{ ObjectMeta.labels.a }}\n- name: {{ ObjectMeta.labels.b }}\n",
+        &containers,
+    );
+    // A text value that the spec converts (a port given as text) is read, not filled in.
+    assert_entries_agree(
+        "containers:\n- name: p\n  ports:\n  - containerPort: {{ ObjectMeta | annotation: \"port\", \"8080\" }}\n",
+        &containers,
+    );
+}
+
+#[test]
+fn the_builtin_rendering_is_remembered_as_entries_ready_to_fill() {
+    let template = SidecarTemplate::compile(BUILTIN_TEMPLATE).unwrap();
+    let mesh = MeshData::new(&MeshConfig::default());
+    let pod = sleep_pod();
+    let (parsed, captured) = template
+        .render_parsed(&TemplateData::new(&pod, Some("default"), &mesh))
+        .unwrap();
+    let entries = parsed.entries.as_ref().expect("read with placeholders in");
+    let filled = fill_entries(entries, &captured).unwrap();
+    assert!(filled.is_some(), "every value of the sleep pod is text");
+}
+
+#[test]
+fn mesh_data_is_converted_once_per_distinct_mesh_config() {
+    let default = MeshConfig::default();
+    assert!(Arc::ptr_eq(
+        &MeshData::shared(&default),
+        &MeshData::shared(&MeshConfig::default())
+    ));
+    let mut other = MeshConfig::default();
+    other.default_config.discovery_address = "pilot.elsewhere:15007".into();
+    let shared = MeshData::shared(&other);
+    assert!(!Arc::ptr_eq(&MeshData::shared(&default), &shared));
+    let pod = json!({"metadata": {"name": "p"}});
+    let tree =
+        SidecarTemplate::compile("containers:\n- name: {{ ProxyConfig.discoveryAddress }}\n")
+            .unwrap()
+            .render_tree(&TemplateData::new(&pod, None, &shared))
+            .unwrap();
+    assert_eq!(tree["containers"][0]["name"], "pilot.elsewhere:15007");
 }
