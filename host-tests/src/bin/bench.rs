@@ -210,14 +210,18 @@ fn run() -> anyhow::Result<()> {
     )?;
 
     // First the fixed cost (instantiate + `wapc_init`, through `protocol_version`), then
-    // `validate` on pods of growing size, then the sleep pod with policy.yaml's settings.
+    // `validate` on a pod that is not injected (request and settings in, accept out), on pods of
+    // growing size, then the sleep pod with policy.yaml's settings.
     let mut cases = vec![Case {
         label: "instantiate + `wapc_init` only (`protocol_version`)".to_owned(),
         operation: "protocol_version",
         payload: Vec::new(),
         request: None,
     }];
+    let mut opted_out = requests::sleep_pod();
+    opted_out["metadata"]["annotations"] = json!({"sidecar.istio.io/inject": "false"});
     let pods = [
+        ("sleep pod, `sidecar.istio.io/inject: \"false\"` (not injected)", opted_out),
         ("sleep pod", requests::sleep_pod()),
         ("20 env vars (1×)", requests::pod_with_env_vars(20)),
         ("200 env vars (10×)", requests::pod_with_env_vars(200)),
@@ -230,6 +234,7 @@ fn run() -> anyhow::Result<()> {
     for (suffix, settings) in &settings {
         for (label, pod) in &pods {
             if !suffix.is_empty() && *label != "sleep pod" {
+                // policy.yaml's settings only change the settings part: one pod shows it.
                 continue;
             }
             let request = requests::pod_create_request(pod.clone());
