@@ -458,8 +458,8 @@ fn fill_entries(
     Ok(Some(filled))
 }
 
-/// Replaces placeholders in the strings and keys of `value` in place; false when one would
-/// become something other than text.
+/// Replaces placeholders in the strings of `value` in place; false when a key holds one or a
+/// value would become something other than text (the caller then reads the spec again).
 fn fill_text(value: &mut Value, captured: &[upon::Value]) -> Result<bool, TemplateError> {
     match value {
         Value::String(text) => {

@@ -221,7 +221,10 @@ fn run() -> anyhow::Result<()> {
     let mut opted_out = requests::sleep_pod();
     opted_out["metadata"]["annotations"] = json!({"sidecar.istio.io/inject": "false"});
     let pods = [
-        ("sleep pod, `sidecar.istio.io/inject: \"false\"` (not injected)", opted_out),
+        (
+            "sleep pod, `sidecar.istio.io/inject: \"false\"` (not injected)",
+            opted_out,
+        ),
         ("sleep pod", requests::sleep_pod()),
         ("20 env vars (1×)", requests::pod_with_env_vars(20)),
         ("200 env vars (10×)", requests::pod_with_env_vars(200)),
