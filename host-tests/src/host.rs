@@ -6,6 +6,8 @@
 //! answered from [`KubernetesFixtures`]; anything else fails with policy-evaluator's messages
 //! (`unknown binding: …`, `unknown namespace: …`, `unknown operation: …`).
 
+use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde_json::Value;
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -37,12 +39,26 @@ impl HostState {
     /// Unlike policy-server, which inherits the host's stdio, the guest's output is captured so
     /// a panic message can be shown with the trap it ends in.
     pub fn new(fixtures: KubernetesFixtures) -> Self {
+        Self::build(fixtures, |_| {})
+    }
+
+    /// A state whose WASI randomness is a fixed stream: what a guest draws from it (Rust's
+    /// hash-map seeds, say) is the same on every run, so a snapshot of the guest is too.
+    pub fn deterministic() -> Self {
+        Self::build(KubernetesFixtures::default(), |wasi| {
+            wasi.secure_random(StdRng::seed_from_u64(0))
+                .insecure_random(StdRng::seed_from_u64(1))
+                .insecure_random_seed(0);
+        })
+    }
+
+    fn build(fixtures: KubernetesFixtures, configure: impl FnOnce(&mut WasiCtxBuilder)) -> Self {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build_p1();
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        configure(&mut builder);
+        let wasi = builder.build_p1();
         HostState {
             wasi,
             wapc: WapcState::default(),

@@ -4,7 +4,8 @@
 //! like policy-server links them; Wizer then writes a new module whose memory and globals start
 //! in the state that export left. The result is a plain core module with the same imports and
 //! exports (minus `wizer-initialize` and `_initialize`), so policy-server and kwctl run it
-//! unchanged and every per-admission instance starts warm.
+//! unchanged and every per-admission instance starts warm. WASI randomness is a fixed stream
+//! here, so the same input module always gives the same output module.
 
 use std::future::Future;
 use std::pin::pin;
@@ -15,7 +16,6 @@ use wasmtime::{Engine, Instance, Linker, Module, Store, Val};
 use wasmtime_wizer::{InstanceState, SnapshotVal, ValType, Wizer};
 
 use crate::host::HostState;
-use crate::kubernetes::KubernetesFixtures;
 use crate::wapc;
 
 /// The export Wizer runs (its default name).
@@ -37,7 +37,9 @@ pub fn preinitialize(wasm: &[u8]) -> anyhow::Result<Vec<u8>> {
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |state: &mut HostState| &mut state.wasi)
         .map_err(anyhow::Error::from)?;
     wapc::add_to_linker(&mut linker)?;
-    let mut store = Store::new(&engine, HostState::new(KubernetesFixtures::default()));
+    // Fixed randomness: the snapshot holds what the guest drew (std's hash-map keys), and the
+    // same input must give the same module, byte for byte, to be pinned by digest.
+    let mut store = Store::new(&engine, HostState::deterministic());
     let instance = linker
         .instantiate(&mut store, &module)
         .map_err(anyhow::Error::from)

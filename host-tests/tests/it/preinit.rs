@@ -60,3 +60,18 @@ fn pre_initialisation_keeps_the_interface_and_drops_only_the_init_exports() {
         "the imports policy-server links stay the same"
     );
 }
+
+#[test]
+fn pre_initialisation_is_reproducible_byte_for_byte() {
+    // `make policy.wasm` pre-initialised the cargo module once; doing it again here must give
+    // the same bytes, so a published module can be rebuilt and checked against its digest.
+    let cargo_module = std::fs::read(host_tests::injector_cargo_wasm()).expect("built");
+    let shipped = std::fs::read(host_tests::injector_wasm()).expect("built");
+    let again = host_tests::preinitialize(&cargo_module).expect("pre-initialises");
+    assert!(
+        again == shipped,
+        "policy.wasm ({} B) differs from a second pre-initialisation ({} B)",
+        shipped.len(),
+        again.len()
+    );
+}
