@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::config::{Config, InjectorConfig, MeshConfig};
-use crate::injector::{Injector, Outcome};
+use crate::injector::{self, Injector, Outcome};
 use crate::requirements;
 use crate::settings::{
     ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode,
@@ -149,6 +149,19 @@ fn review_pod(
 ) -> Verdict {
     let name = object_name(&pod);
     let mode = settings.requirements;
+    // With the configuration in the settings, a pod the rules skip needs no template: for a
+    // template other than the built-in one (which the pre-initialised module has compiled),
+    // that spares a compilation per skipped admission. `validate_settings` has already shown
+    // the template compiles. Configuration from ConfigMaps is read first, so its errors are
+    // reported whatever the pod.
+    if settings.config_maps.is_none() {
+        let decision = injector::decide(&pod, namespace, &settings.config.injector);
+        if !decision.inject {
+            return Verdict::Accept {
+                warnings: decision.warnings,
+            };
+        }
+    }
     let (injector, mut warnings) = match injector_for(settings, cluster) {
         Ok(built) => built,
         Err(message) => return Verdict::Reject { message, code: 500 },

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::Config;
+use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
 use crate::inject::{self, InjectError, InjectionStatus};
 use crate::template::{MeshData, SidecarTemplate, TemplateData, TemplateError};
@@ -94,11 +94,7 @@ impl Injector {
         pod: &mut Value,
         namespace: Option<&str>,
     ) -> Result<Outcome, InjectionError> {
-        let pod_namespace = pod
-            .pointer("/metadata/namespace")
-            .and_then(Value::as_str)
-            .filter(|ns| !ns.is_empty())
-            .map(str::to_string);
+        let pod_namespace = pod_namespace(pod);
         let namespace = pod_namespace.as_deref().or(namespace);
         let decision = decision::evaluate(pod, namespace, &self.config.injector);
         if !decision.inject {
@@ -131,6 +127,21 @@ impl Injector {
             status,
         })
     }
+}
+
+/// The decision [`Injector::inject`] takes first, without compiling a template: callers that
+/// build an injector per pod ask this before paying for the template.
+pub fn decide(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -> Decision {
+    let pod_namespace = pod_namespace(pod);
+    decision::evaluate(pod, pod_namespace.as_deref().or(namespace), config)
+}
+
+/// The pod's own namespace, which wins over the one its request names.
+fn pod_namespace(pod: &Value) -> Option<String> {
+    pod.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
+        .map(str::to_string)
 }
 
 fn status_text(pod: &Value) -> Option<String> {

@@ -375,3 +375,29 @@ fn review_without_request_or_settings_is_refused() {
     );
     assert_eq!(response["response"]["status"]["message"], "bad settings");
 }
+
+#[test]
+fn a_pod_the_rules_skip_is_accepted_without_compiling_the_template() {
+    // validate_settings refuses this template; reviewing directly shows it is never compiled
+    // for a pod that is not injected, and still refused for one that is.
+    let broken =
+        json!({"template": "containers:\n- name: {{ ObjectMeta.name \n", "requirements": "off"});
+    let cluster = FakeCluster::default();
+    let mut opted_out = pod();
+    opted_out["metadata"]["annotations"] = json!({"sidecar.istio.io/inject": "false"});
+    let verdict = review(
+        settings(broken.clone()),
+        &cluster,
+        &mut request("Pod", "CREATE", opted_out),
+    );
+    assert!(matches!(verdict, Verdict::Accept { .. }), "{verdict:?}");
+    let verdict = review(
+        settings(broken),
+        &cluster,
+        &mut request("Pod", "CREATE", pod()),
+    );
+    let Verdict::Reject { message, .. } = verdict else {
+        panic!("{verdict:?}")
+    };
+    assert!(message.contains("settings: field `template`"), "{message}");
+}
