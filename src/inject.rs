@@ -212,14 +212,8 @@ pub fn merge(
         version: version.to_string(),
         ..Default::default()
     };
-    let entries: [(&str, Vec<Value>); 4] = [
-        ("initContainers", rendered.init_containers),
-        ("containers", rendered.containers),
-        ("volumes", rendered.volumes),
-        ("imagePullSecrets", rendered.image_pull_secrets),
-    ];
     let spec = spec_mut(pod)?;
-    for (list, new_items) in entries {
+    for (list, new_items) in rendered.into_lists() {
         if new_items.is_empty() {
             continue;
         }

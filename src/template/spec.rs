@@ -125,6 +125,16 @@ impl InjectionEntries {
         ]
     }
 
+    /// The four lists, owned, with their pod field names, in merge order.
+    pub fn into_lists(self) -> [(&'static str, Vec<Value>); 4] {
+        [
+            ("initContainers", self.init_containers),
+            ("containers", self.containers),
+            ("volumes", self.volumes),
+            ("imagePullSecrets", self.image_pull_secrets),
+        ]
+    }
+
     pub(super) fn lists_mut(&mut self) -> [&mut Vec<Value>; 4] {
         [
             &mut self.init_containers,
