@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use k8s_openapi::api::core::v1::Service;
 use kubewarden_policy_sdk::host_capabilities::kubernetes::{
@@ -25,19 +26,33 @@ use crate::config::Config;
 use crate::injector::Injector;
 use crate::settings::{ConfigMapRef, PolicySettings};
 
-/// Allocation is a third of an admission's work (the YAML parser and serde allocate per node);
-/// talc is faster than the default dlmalloc on wasm (BENCHMARKS.md).
+mod heap;
+
+/// Allocation is a large share of an admission's work (serde allocates per node); talc is
+/// faster than the default dlmalloc on wasm, and the snapshot gets a heap of its own
+/// (`heap`, BENCHMARKS.md).
 #[global_allocator]
-static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+static ALLOCATOR: heap::SnapshotHeap = heap::SnapshotHeap::new();
+
+/// Whether the waPC registry holds our operations already: in a pre-initialised module it does
+/// from the start.
+static REGISTERED: AtomicBool = AtomicBool::new(false);
 
 /// Registers the policy's operations; called by the host before every request.
+///
+/// A pre-initialised instance starts with them registered, and registering them again would
+/// rewrite (and so copy) the snapshot's pages that hold the registry on every admission.
 #[allow(unsafe_code)] // the waPC host finds this entry point by its unmangled name
 #[unsafe(no_mangle)]
 pub extern "C" fn wapc_init() {
+    if REGISTERED.load(Ordering::Relaxed) {
+        return;
+    }
     register_function("validate", validate);
     register_function("validate_settings", validate_settings);
     register_function("protocol_version", protocol_version_guest);
     register_function("admission_review", admission_review);
+    REGISTERED.store(true, Ordering::Relaxed);
 }
 
 /// Pre-initialisation entry point, run once at build time by Wizer (`make policy.wasm`), never
@@ -49,12 +64,13 @@ pub extern "C" fn wapc_init() {
 #[unsafe(export_name = "wizer-initialize")]
 pub extern "C" fn wizer_initialize() {
     // The waPC registry (a hash map whose seed is a WASI `random_get` call) exists from the
-    // start too; policy-server's own `wapc_init` call then only overwrites the same entries.
+    // start too; policy-server's own `wapc_init` call then finds it filled.
     wapc_init();
     // A failure only means a cold start; `validate_settings` reports template errors.
     if let Ok(injector) = Injector::new(Config::default()) {
         let _ = injector.check();
     }
+    ALLOCATOR.freeze();
 }
 
 /// `{"request": AdmissionRequest, "settings": {...}}`, as policy-server sends it.
