@@ -183,7 +183,8 @@ fn review_pod(
         RequirementsMode::Off => Vec::new(),
         _ => {
             let pod_namespace = pod
-                .pointer("/metadata/namespace")
+                .get("metadata")
+                .and_then(|meta| meta.get("namespace"))
                 .and_then(Value::as_str)
                 .filter(|ns| !ns.is_empty())
                 .or(namespace)

@@ -103,7 +103,12 @@ pub fn evaluate(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -
         warnings,
     };
 
-    if pod.pointer("/spec/hostNetwork").and_then(Value::as_bool) == Some(true) {
+    if pod
+        .get("spec")
+        .and_then(|spec| spec.get("hostNetwork"))
+        .and_then(Value::as_bool)
+        == Some(true)
+    {
         return decided(false, Reason::HostNetwork, warnings);
     }
     if let Some(ns) = namespace.filter(|ns| IGNORED_NAMESPACES.contains(ns)) {

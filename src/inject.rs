@@ -134,7 +134,8 @@ impl InjectionStatus {
 /// The previous injection's status, if the pod carries one.
 pub fn read_status(pod: &Value) -> Result<Option<InjectionStatus>, InjectError> {
     let Some(raw) = pod
-        .pointer("/metadata/annotations")
+        .get("metadata")
+        .and_then(|meta| meta.get("annotations"))
         .and_then(Value::as_object)
         .and_then(|a| a.get(STATUS_ANNOTATION))
     else {
@@ -276,7 +277,8 @@ pub fn uninject(pod: &mut Value) -> Result<Uninjection, InjectError> {
         return Ok(Uninjection::FromStatus(status));
     }
     let has_proxy = pod
-        .pointer("/spec/containers")
+        .get("spec")
+        .and_then(|spec| spec.get("containers"))
         .and_then(Value::as_array)
         .is_some_and(|cs| cs.iter().any(|c| entry_name(c) == Some("istio-proxy")));
     if !has_proxy {

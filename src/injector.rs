@@ -138,14 +138,16 @@ pub fn decide(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -> 
 
 /// The pod's own namespace, which wins over the one its request names.
 fn pod_namespace(pod: &Value) -> Option<String> {
-    pod.pointer("/metadata/namespace")
+    pod.get("metadata")
+        .and_then(|meta| meta.get("namespace"))
         .and_then(Value::as_str)
         .filter(|ns| !ns.is_empty())
         .map(str::to_string)
 }
 
 fn status_text(pod: &Value) -> Option<String> {
-    pod.pointer("/metadata/annotations")
+    pod.get("metadata")
+        .and_then(|meta| meta.get("annotations"))
         .and_then(|a| a.get(inject::STATUS_ANNOTATION))
         .and_then(Value::as_str)
         .map(str::to_string)

@@ -28,9 +28,9 @@ use crate::settings::{ConfigMapRef, PolicySettings};
 
 mod heap;
 
-/// Allocation is a large share of an admission's work (serde allocates per node); talc is
-/// faster than the default dlmalloc on wasm, and the snapshot gets a heap of its own
-/// (`heap`, BENCHMARKS.md).
+/// Allocation is a large share of an admission's work (serde allocates per node): talc, faster
+/// than the default dlmalloc on wasm, and, once the module is pre-initialised, a bump region
+/// above the snapshot for admissions (`heap`, BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: heap::SnapshotHeap = heap::SnapshotHeap::new();
 
@@ -70,6 +70,7 @@ pub extern "C" fn wizer_initialize() {
     if let Ok(injector) = Injector::new(Config::default()) {
         let _ = injector.check();
     }
+    // Last: what the snapshot holds stays in talc's heap, admissions allocate above it.
     ALLOCATOR.freeze();
 }
 

@@ -12,7 +12,8 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 use wasmtime::{
-    Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, WasmParams, WasmResults,
+    Config, Engine, Instance, InstancePre, Linker, Module, Store, Trap, TypedFunc, WasmParams,
+    WasmResults,
 };
 
 use crate::host::HostState;
@@ -304,14 +305,41 @@ impl Policy {
         (response, invocation.host_calls)
     }
 
+    /// Calls `operation` once per payload, in order, on one instance: what a host that keeps
+    /// its instance does (`kwctl run` calls `validate_settings` and `validate` on one). Stops
+    /// at the first error. Also returns the instance's memory size in bytes after each call.
+    pub fn call_on_one_instance(
+        &self,
+        operation: &str,
+        payloads: &[Vec<u8>],
+    ) -> Result<Vec<(Vec<u8>, usize)>, GuestError> {
+        let mut store = Store::new(&self.engine, HostState::new(self.fixtures.clone()));
+        let (instance, guest_call) = self.start(&mut store)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| GuestError::Instantiation("the module exports no memory".into()))?;
+        payloads
+            .iter()
+            .map(|payload| {
+                let response = self.guest_call(&mut store, &guest_call, operation, payload)?;
+                Ok((response, memory.data_size(&store)))
+            })
+            .collect()
+    }
+
     fn run(
         &self,
         store: &mut Store<HostState>,
         operation: &str,
         payload: &[u8],
     ) -> Result<Vec<u8>, GuestError> {
-        let op_len = wasm_len(operation.len())?;
-        let msg_len = wasm_len(payload.len())?;
+        let (_, guest_call) = self.start(store)?;
+        self.guest_call(store, &guest_call, operation, payload)
+    }
+
+    /// Instantiates and initialises the module as wapc-rs does: the instance and its
+    /// `__guest_call`.
+    fn start(&self, store: &mut Store<HostState>) -> Result<(Instance, GuestCall), GuestError> {
         // A fresh store's deadline is "now": set it before any guest code runs.
         store.set_epoch_deadline(self.deadline_ticks);
         let instance = self
@@ -335,7 +363,19 @@ impl Policy {
                 }
             }
         }
+        Ok((instance, guest_call))
+    }
 
+    /// One waPC call on a started instance.
+    fn guest_call(
+        &self,
+        store: &mut Store<HostState>,
+        guest_call: &GuestCall,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, GuestError> {
+        let op_len = wasm_len(operation.len())?;
+        let msg_len = wasm_len(payload.len())?;
         store.set_epoch_deadline(self.deadline_ticks);
         store.data_mut().wapc.start_call(operation, payload);
         let code = guest_call
@@ -351,6 +391,9 @@ impl Policy {
         }
     }
 }
+
+/// waPC's entry point: `__guest_call(operation length, payload length) -> 1 | 0`.
+type GuestCall = TypedFunc<(i32, i32), i32>;
 
 /// The `validate` payload policy-evaluator builds: `{"request": …, "settings": …}`, with
 /// missing (`null`) settings sent as `{}`.

@@ -90,21 +90,23 @@ impl SnapshotHeap {
         Some(start as *mut u8)
     }
 
-    /// Grows the memory by the region's length and takes the new pages.
+    /// Grows the memory by the region's length and takes the new pages. When the memory cannot
+    /// grow, allocation stays with talc for good.
     #[cold]
     #[inline(never)]
     fn reserve(&self) -> Option<()> {
         let previous_pages = core::arch::wasm32::memory_grow::<0>(BUMP_REGION / PAGE_SIZE);
-        if previous_pages == usize::MAX {
-            // No room: stay with talc, and do not try again.
+        let region = (previous_pages != usize::MAX)
+            .then(|| previous_pages.checked_mul(PAGE_SIZE))
+            .flatten()
+            .and_then(|start| Some((start, start.checked_add(BUMP_REGION)?)));
+        let Some((start, end)) = region else {
             self.frozen.store(false, Ordering::Relaxed);
             return None;
-        }
-        let start = previous_pages.checked_mul(PAGE_SIZE)?;
+        };
         self.start.store(start, Ordering::Relaxed);
         self.next.store(start, Ordering::Relaxed);
-        self.end
-            .store(start.checked_add(BUMP_REGION)?, Ordering::Relaxed);
+        self.end.store(end, Ordering::Relaxed);
         Some(())
     }
 

@@ -128,7 +128,7 @@ impl SidecarTemplate {
     /// this process is not compiled again.
     pub fn compile(source: &str) -> Result<Self, TemplateError> {
         let mut known = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(compiled) = known.iter().find(|c| c.source == source) {
+        if let Some(compiled) = known.iter().find(|c| same_text(&c.source, source)) {
             return Ok(Self {
                 compiled: Arc::clone(compiled),
             });
@@ -224,7 +224,7 @@ impl Compiled {
     /// A rendered text parsed, once per distinct text.
     fn parse(&self, text: String) -> Result<Arc<Parsed>, TemplateError> {
         let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, known)) = parsed.iter().find(|(known, _)| *known == text) {
+        if let Some((_, known)) = parsed.iter().find(|(known, _)| same_text(known, &text)) {
             return Ok(Arc::clone(known));
         }
         let tree: Value =
@@ -236,6 +236,24 @@ impl Compiled {
         remember(&mut parsed, (text, Arc::clone(&known)));
         Ok(known)
     }
+}
+
+/// Whether two texts are equal, compared eight bytes at a time.
+///
+/// The memo compares whole templates and renderings (kilobytes) on every admission, and in the
+/// wasm module `==` on text calls a `memcmp` that compares one byte at a time.
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (a_words, a_rest) = a.as_chunks::<8>();
+    let (b_words, b_rest) = b.as_chunks::<8>();
+    a_rest == b_rest
+        && a_words
+            .iter()
+            .zip(b_words)
+            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
 }
 
 /// Adds `item` as the newest entry, forgetting the oldest beyond [`REMEMBERED`].

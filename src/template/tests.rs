@@ -418,3 +418,16 @@ fn mesh_data_is_converted_once_per_distinct_mesh_config() {
             .unwrap();
     assert_eq!(tree["containers"][0]["name"], "pilot.elsewhere:15007");
 }
+
+#[test]
+fn same_text_compares_every_byte() {
+    let text = "0123456789abcdefghij";
+    let copy = String::from_utf8(text.as_bytes().to_vec()).expect("UTF-8");
+    assert!(same_text(text, &copy));
+    assert!(same_text("", ""));
+    // A difference in a whole eight-byte word, in the tail, and in length.
+    assert!(!same_text(text, "0123X56789abcdefghij"));
+    assert!(!same_text(text, "0123456789abcdefghiX"));
+    assert!(!same_text(text, "0123456789abcdefghi"));
+    assert!(!same_text("abc", "abd"));
+}

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Three modules: `policy.wasm` (what ships), the same before pre-initialisation (to show what
-//! the snapshot saves) and the pass-through floor.
+//! the snapshot saves) and the pass-through floor, called twice: accepting (`validate`, the
+//! floor) and handing the pod back unchanged (`mutate`, the floor of any mutating policy).
 //!
 //! Timed: `Policy::call("validate", payload)` (new store with WASI, instantiate, `wapc_init`,
 //! `__guest_call`, copying the response out). Not timed: building the payload and the diff,
@@ -61,12 +62,19 @@ struct Subject {
     name: &'static str,
     policy: Policy,
     size: u64,
+    /// The operation called in place of `validate`.
+    validate_as: &'static str,
 }
 
 fn load(name: &'static str, path: &std::path::Path, build: &str) -> anyhow::Result<Subject> {
     let policy = host_tests::load_built(path, build)?;
     let size = std::fs::metadata(path)?.len();
-    Ok(Subject { name, policy, size })
+    Ok(Subject {
+        name,
+        policy,
+        size,
+        validate_as: "validate",
+    })
 }
 
 /// Sorted call durations.
@@ -85,6 +93,10 @@ impl Samples {
 }
 
 fn time_call(subject: &Subject, operation: &str, payload: &[u8]) -> anyhow::Result<Duration> {
+    let operation = match operation {
+        "validate" => subject.validate_as,
+        other => other,
+    };
     let started = Instant::now();
     let result = subject.policy.call(operation, payload);
     let elapsed = started.elapsed();
@@ -208,6 +220,17 @@ fn run() -> anyhow::Result<()> {
         &host_tests::injector_cargo_wasm(),
         host_tests::BUILD_INJECTOR_CARGO,
     )?;
+    // The same pass-through module answering with the pod unchanged: what any mutating policy
+    // pays to hand the whole object back.
+    let mutating_floor = Subject {
+        name: "passthrough (mutate)",
+        validate_as: "mutate",
+        ..load(
+            "passthrough (mutate)",
+            &host_tests::passthrough_wasm(),
+            host_tests::BUILD_PASSTHROUGH,
+        )?
+    };
 
     // First the fixed cost (instantiate + `wapc_init`, through `protocol_version`), then
     // `validate` on a pod that is not injected (request and settings in, accept out), on pods of
@@ -252,7 +275,7 @@ fn run() -> anyhow::Result<()> {
 
     let mut rows = Vec::new();
     let mut notes = Vec::new();
-    let subjects = [&injector, &cold, &floor];
+    let subjects = [&injector, &cold, &floor, &mutating_floor];
     for case in cases {
         if let Some((request, settings)) = &case.request {
             let answer = describe_answer(&injector, request, settings);
@@ -264,12 +287,13 @@ fn run() -> anyhow::Result<()> {
             format_bytes(case.payload.len())
         );
         let samples = measure(&subjects, case.operation, &case.payload, &args)?;
-        let [warm, cold, floor] = samples.as_slice() else {
+        let [warm, cold, floor, mutating_floor] = samples.as_slice() else {
             anyhow::bail!("one set of samples per module expected");
         };
         let ratio = warm.median().as_secs_f64() / floor.median().as_secs_f64();
+        let mutating_ratio = warm.median().as_secs_f64() / mutating_floor.median().as_secs_f64();
         rows.push(format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {ratio:.2}× | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {ratio:.2}× | {mutating_ratio:.2}× | {} |",
             case.label,
             format_bytes(case.payload.len()),
             format_duration(warm.median()),
@@ -277,6 +301,7 @@ fn run() -> anyhow::Result<()> {
             format_duration(cold.median()),
             format_duration(floor.median()),
             format_duration(floor.p99()),
+            format_duration(mutating_floor.median()),
             floor.0.len(),
         ));
     }
@@ -288,7 +313,7 @@ fn run() -> anyhow::Result<()> {
         cpu_model()
     );
     println!(
-        "Modules: `policy.wasm` (pre-initialised) {} B, `sidecar_injector.wasm` (as cargo builds it) {} B, `passthrough.wasm` {} B (floor: SDK parse + accept). Settings `{{}}` unless the case says. Warmup {}, samples per cell in the last column (capped by a {} s budget per case).\n",
+        "Modules: `policy.wasm` (pre-initialised) {} B, `sidecar_injector.wasm` (as cargo builds it) {} B, `passthrough.wasm` {} B (floor: SDK parse + accept; mutating floor: SDK parse + the pod handed back unchanged as `mutated_object`). Settings `{{}}` unless the case says. Warmup {}, samples per cell in the last column (capped by a {} s budget per case).\n",
         injector.size,
         cold.size,
         floor.size,
@@ -296,9 +321,9 @@ fn run() -> anyhow::Result<()> {
         TIME_BUDGET.as_secs()
     );
     println!(
-        "| case | payload | policy.wasm median | policy.wasm p99 | not pre-initialised median | floor median | floor p99 | policy.wasm / floor (median) | samples |"
+        "| case | payload | policy.wasm median | policy.wasm p99 | not pre-initialised median | floor median | floor p99 | mutating floor median | policy.wasm / floor (median) | policy.wasm / mutating floor | samples |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for row in rows {
         println!("{row}");
     }

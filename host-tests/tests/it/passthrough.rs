@@ -55,6 +55,20 @@ fn sleep_pod_is_accepted_unchanged() {
     );
 }
 
+/// The mutating floor of the benchmark: the request's own object, handed back whole.
+#[test]
+fn mutate_hands_the_pod_back_unchanged() {
+    let request = requests::sleep_pod_request();
+    let payload = host_tests::validation_payload(&request, &json!({}));
+    let answer = passthrough().call("mutate", &payload).expect("never traps");
+    let response: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
+    assert_eq!(response["accepted"], json!(true));
+    assert_eq!(response["mutated_object"], request["object"]);
+    let admission = admission_response(&request["object"], &response);
+    assert_eq!(admission["allowed"], json!(true));
+    assert!(admission.get("patch").is_none(), "{admission}");
+}
+
 #[test]
 fn each_request_gets_a_fresh_instance() {
     let request = requests::pod_create_request(requests::pod_with_env_vars(200));
@@ -73,11 +87,11 @@ fn a_request_that_does_not_parse_is_a_guest_error_not_a_trap() {
         matches!(result, Err(host_tests::GuestError::GuestCallFailure(_))),
         "{result:?}"
     );
-    let unknown = passthrough().call("mutate", b"{}");
+    let unknown = passthrough().call("audit", b"{}");
     assert_eq!(
         unknown,
         Err(host_tests::GuestError::GuestCallFailure(
-            "No handler registered for function mutate".into()
+            "No handler registered for function audit".into()
         ))
     );
 }

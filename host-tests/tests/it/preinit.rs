@@ -75,3 +75,37 @@ fn pre_initialisation_is_reproducible_byte_for_byte() {
         again.len()
     );
 }
+
+/// A host that keeps one instance for many requests (a plain webhook host, `kwctl run`) gets
+/// the same answer every time, and the instance stops growing: the pre-initialised module
+/// allocates admissions from a bump region and, once that is used up, from talc, which reuses
+/// freed memory. 30 pods of 2000 env vars allocate about 32 MB in all, well past the region.
+#[test]
+fn one_instance_serves_many_admissions_and_its_memory_levels_off() {
+    let request =
+        host_tests::requests::pod_create_request(host_tests::requests::pod_with_env_vars(2000));
+    let payload = host_tests::validation_payload(&request, &serde_json::json!({}));
+    for (name, policy) in [
+        ("policy.wasm", crate::injector::injector()),
+        ("the module before pre-initialisation", cargo_module()),
+    ] {
+        let calls = policy
+            .call_on_one_instance("validate", &vec![payload.clone(); 30])
+            .unwrap_or_else(|err| panic!("{name}: {err:?}"));
+        let (first, _) = &calls[0];
+        let response: serde_json::Value = serde_json::from_slice(first).expect("JSON");
+        assert_eq!(response["accepted"], true, "{name}: {response}");
+        assert!(response["mutated_object"].is_object(), "{name}: {response}");
+        for (i, (answer, _)) in calls.iter().enumerate() {
+            assert!(answer == first, "{name}: call {i} answered differently");
+        }
+        let memory_at = |call: usize| calls[call - 1].1;
+        let late_growth = memory_at(30) - memory_at(20);
+        assert!(
+            late_growth <= 2 << 20,
+            "{name}: memory grew by {late_growth} B over calls 20 to 30 (at 20: {} B, at 30: {} B)",
+            memory_at(20),
+            memory_at(30)
+        );
+    }
+}
