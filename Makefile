@@ -31,13 +31,17 @@ kube-inject:
 fmt:
 	cargo fmt --all -- --check
 
+# The core twice: as the workspace builds it (kube-inject turns on `preserve_order`) and as the
+# policy module does (without it).
 .PHONY: lint
 lint:
 	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy -p sidecar-injector --all-targets -- -D warnings
 
 .PHONY: test
 test: fmt lint annotated-policy.wasm
 	cargo test --workspace
+	cargo test -p sidecar-injector
 
 # With kwctl installed: run the annotated module in Kubewarden's own host.
 .PHONY: e2e-tests

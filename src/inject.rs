@@ -13,6 +13,7 @@
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
+use crate::object::remove_key;
 use crate::template::InjectionEntries;
 
 /// The annotation recording what was injected.
@@ -192,7 +193,7 @@ pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(
         };
         items.retain(|item| !entry_name(item).is_some_and(|n| names.iter().any(|x| x == n)));
         if prune && items.is_empty() && list != "containers" {
-            spec.shift_remove(list);
+            remove_key(spec, list);
         }
     }
     Ok(())
@@ -302,15 +303,15 @@ fn remove_status_annotation(pod: &mut Value) {
         return;
     };
     if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
-        annotations.shift_remove(STATUS_ANNOTATION);
+        remove_key(annotations, STATUS_ANNOTATION);
         if annotations.is_empty() {
-            metadata.shift_remove("annotations");
+            remove_key(metadata, "annotations");
         }
     }
     if metadata.is_empty()
         && let Some(pod) = pod.as_object_mut()
     {
-        pod.shift_remove("metadata");
+        remove_key(pod, "metadata");
     }
 }
 

@@ -8,6 +8,7 @@
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
 //! | [`inject`] | pod surgery: strip, merge by name, status annotation, uninject |
 //! | [`template`] | the upon template, its functions and YAML-safe rendering |
+//! | `object` | removing keys from JSON objects in order, with or without `preserve_order` |
 //! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
 //! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod |
 //! | `kubewarden` | the waPC face (wasm32 only): registrations and payload mapping |
@@ -22,6 +23,7 @@ pub mod duration;
 pub mod inject;
 pub mod injector;
 pub mod manifest;
+mod object;
 pub mod requirements;
 pub mod selector;
 pub mod settings;

@@ -1362,7 +1362,7 @@ mod tests {
         let pod = json!({
             "kind": "Pod",
             "metadata": {"name": "sleep-abc", "namespace": "default",
-                         "labels": {"version": "v1", "app": "sleep"}}
+                         "labels": {"app": "sleep", "version": "v1"}}
         });
         let services = [service("httpbin", json!({"app": "httpbin"}))];
         let findings = check_pod(&pod, Some(&services));
@@ -1370,7 +1370,7 @@ mod tests {
         assert_eq!(
             findings[0].to_string(),
             "Pod default/sleep-abc: no Service in namespace default selects this pod (labels \
-             version=v1, app=sleep); a pod in the mesh must belong to exactly one Service; create \
+             app=sleep, version=v1); a pod in the mesh must belong to exactly one Service; create \
              a Service in namespace default whose spec.selector matches these labels, e.g. \
              selector: {app: sleep}"
         );

@@ -190,7 +190,7 @@ fn to_values<T: Serialize>(list: &str, items: &[T]) -> Result<Vec<Value>, SpecEr
             Ok(match value {
                 Value::Object(mut fields) => {
                     let mut ordered = serde_json::Map::with_capacity(fields.len());
-                    if let Some(name) = fields.shift_remove("name") {
+                    if let Some(name) = crate::object::remove_key(&mut fields, "name") {
                         ordered.insert("name".to_string(), name);
                     }
                     ordered.extend(fields);
