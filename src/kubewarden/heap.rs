@@ -129,12 +129,6 @@ impl SnapshotHeap {
     }
 }
 
-impl Default for SnapshotHeap {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 // SAFETY: bump blocks are disjoint ranges of memory grown for the region alone and never handed
 // to talc; talc's blocks are never touched by the region. `dealloc` and `realloc` tell the two
 // apart by address. wasm32-wasip1 modules are single-threaded, so the relaxed loads and stores
