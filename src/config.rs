@@ -7,6 +7,8 @@
 //! `pilot/pkg/model/context.go`), unknown fields are kept (and reach the template), and a field of
 //! the wrong type is an error that names it.
 
+use std::borrow::Cow;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
@@ -73,9 +75,10 @@ pub struct InjectorConfig {
     /// Default for pods that do not choose.
     #[serde(default)]
     pub policy: InjectionPolicy,
-    /// The sidecar template (upon syntax), rendered to a SidecarInjectionSpec.
+    /// The sidecar template (upon syntax), rendered to a SidecarInjectionSpec. Borrowed when it
+    /// is the built-in one: most admissions use it, and copying it was a cost of each.
     #[serde(default = "builtin_template")]
-    pub template: String,
+    pub template: Cow<'static, str>,
     /// Pods matching any of these are not injected unless they ask for it.
     #[serde(default)]
     pub never_inject_selector: Vec<LabelSelector>,
@@ -87,8 +90,8 @@ pub struct InjectorConfig {
     pub other: Map<String, Value>,
 }
 
-fn builtin_template() -> String {
-    BUILTIN_TEMPLATE.to_string()
+fn builtin_template() -> Cow<'static, str> {
+    Cow::Borrowed(BUILTIN_TEMPLATE)
 }
 
 impl Default for InjectorConfig {

@@ -3,13 +3,12 @@
 //! Reads top to bottom like Istio's `injectPod` (pkg/kube/inject/webhook.go): decision →
 //! strip the previous injection → render the template for the stripped pod → merge → status.
 
-use std::sync::Arc;
-
 use serde_json::Value;
 
 use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
 use crate::inject::{self, InjectError, InjectionStatus};
+use crate::shared::Shared;
 use crate::template::{MeshData, SidecarTemplate, TemplateData, TemplateError};
 
 /// A config with its template compiled, ready to inject pods.
@@ -17,7 +16,7 @@ use crate::template::{MeshData, SidecarTemplate, TemplateData, TemplateError};
 pub struct Injector {
     config: Config,
     template: SidecarTemplate,
-    mesh: Arc<MeshData>,
+    mesh: Shared<MeshData>,
 }
 
 /// What happened to one pod.

@@ -15,6 +15,7 @@
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
 //! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
 //! | [`selector`] | label selectors for the never/always-inject lists |
+//! | `shared` | handles to values shared process-wide, read-only for the built-in defaults |
 
 pub mod admission;
 pub mod config;
@@ -27,6 +28,7 @@ mod object;
 pub mod requirements;
 pub mod selector;
 pub mod settings;
+mod shared;
 pub mod template;
 
 #[cfg(target_arch = "wasm32")]

@@ -13,19 +13,23 @@
 //! list — whatever newlines, colons, quotes or `---` it holds. Numbers and booleans are written as
 //! text: they cannot carry YAML syntax.
 
+mod fill;
 mod functions;
+mod memo;
 mod spec;
 
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 pub use spec::{InjectionEntries, SidecarInjectionSpec, SpecError};
 
-use crate::config::MeshConfig;
+use crate::config::{BUILTIN_TEMPLATE, MeshConfig};
+use crate::shared::Shared;
 use functions::{from_json_value, to_json_value};
+use memo::{MemoWriter, Renderings, remember, same_text};
 
 /// Name under which the template is stored; it appears in upon's error locations.
 const TEMPLATE_NAME: &str = "sidecar";
@@ -81,7 +85,7 @@ pub enum TemplateError {
 /// A compiled sidecar template. Clones share the compiled form.
 #[derive(Clone)]
 pub struct SidecarTemplate {
-    compiled: Arc<Compiled>,
+    compiled: Shared<Compiled>,
 }
 
 /// What compiling a template text yields, and what rendering it has learnt.
@@ -89,31 +93,15 @@ struct Compiled {
     source: String,
     engine: upon::Engine<'static>,
     version: String,
-    /// Rendered texts (placeholders still in) and what they parse to, newest last.
-    parsed: Mutex<Vec<(String, Arc<Parsed>)>>,
+    /// What rendering it has learnt.
+    renderings: Renderings,
 }
 
-/// One rendered text, parsed.
-struct Parsed {
-    /// The YAML tree, placeholders still in.
-    tree: Value,
-    /// The tree read as a SidecarInjectionSpec, placeholders still in, when that works. It then
-    /// holds placeholders only where the spec takes text, so a pod's text values can replace
-    /// them without reading the spec again.
-    entries: Option<InjectionEntries>,
-}
-
-/// How many compiled templates, and parsed renderings per template, are remembered.
-///
-/// Most pods render to the same text: their own values are placeholders, and only the template's
-/// `if`s on annotations change the text. Remembering a few spares the YAML parser, the largest
-/// cost of an injection. In the policy the memory lives as long as the instance, i.e. one
-/// admission, unless the module was pre-initialised (`wizer-initialize`): then every instance
-/// starts with the built-in template compiled and its common rendering parsed.
-const REMEMBERED: usize = 4;
-
-/// Templates compiled so far in this process, newest last.
+/// Templates other than the built-in one compiled so far in this process, newest last.
 static COMPILED: Mutex<Vec<Arc<Compiled>>> = Mutex::new(Vec::new());
+
+/// The built-in template, compiled once for the process (see [`Shared`] for why not an `Arc`).
+static BUILTIN: OnceLock<Result<Compiled, TemplateError>> = OnceLock::new();
 
 impl std::fmt::Debug for SidecarTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -127,15 +115,27 @@ impl SidecarTemplate {
     /// Compiles `source`; syntax errors carry the line and column. A text compiled before in
     /// this process is not compiled again.
     pub fn compile(source: &str) -> Result<Self, TemplateError> {
+        // The default config borrows the built-in text itself: no need to read it to know.
+        if std::ptr::eq(source, BUILTIN_TEMPLATE) || same_text(source, BUILTIN_TEMPLATE) {
+            let builtin = BUILTIN.get_or_init(|| Compiled::new(BUILTIN_TEMPLATE));
+            return match builtin {
+                Ok(compiled) => Ok(Self {
+                    compiled: Shared::Static(compiled),
+                }),
+                Err(e) => Err(e.clone()),
+            };
+        }
         let mut known = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(compiled) = known.iter().find(|c| same_text(&c.source, source)) {
             return Ok(Self {
-                compiled: Arc::clone(compiled),
+                compiled: Shared::Counted(Arc::clone(compiled)),
             });
         }
         let compiled = Arc::new(Compiled::new(source)?);
         remember(&mut known, Arc::clone(&compiled));
-        Ok(Self { compiled })
+        Ok(Self {
+            compiled: Shared::Counted(compiled),
+        })
     }
 
     /// The sha256 of the template text: the `version` in `sidecar.istio.io/status`.
@@ -153,37 +153,44 @@ impl SidecarTemplate {
     /// gives, as JSON. A rendering seen before is not parsed or read again: the pod's values
     /// go straight into its remembered entries when they are all text.
     pub fn render_entries(&self, data: &TemplateData) -> Result<InjectionEntries, TemplateError> {
-        let (parsed, captured) = self.render_parsed(data)?;
-        if let Some(entries) = &parsed.entries
-            && let Some(entries) = fill_entries(entries, &captured)?
-        {
-            entries.check_names()?;
-            return Ok(entries);
-        }
-        let tree = substitute(&parsed.tree, &captured)?;
-        Ok(SidecarInjectionSpec::from_value(tree)?.to_entries()?)
+        self.compiled.renderings.render_and_read(
+            |writer| self.render_to(data, writer),
+            |parsed, captured| {
+                if let Some(recipe) = &parsed.recipe
+                    && let Some(entries) = recipe.fill(&captured)?
+                {
+                    entries.check_names()?;
+                    return Ok(entries);
+                }
+                let tree = substitute(&parsed.tree, &captured)?;
+                Ok(SidecarInjectionSpec::from_value(tree)?.to_entries()?)
+            },
+        )
     }
 
     /// Renders to the parsed YAML tree with every placeholder replaced by its value.
     pub fn render_tree(&self, data: &TemplateData) -> Result<Value, TemplateError> {
-        let (parsed, captured) = self.render_parsed(data)?;
-        substitute(&parsed.tree, &captured)
+        self.compiled.renderings.render_and_read(
+            |writer| self.render_to(data, writer),
+            |parsed, captured| substitute(&parsed.tree, &captured),
+        )
     }
 
-    /// Renders, then parses the text (or finds it parsed): the tree and the captured values.
-    fn render_parsed(
+    /// Renders into `writer` as text with placeholders; returns the values they stand for.
+    fn render_to(
         &self,
         data: &TemplateData,
-    ) -> Result<(Arc<Parsed>, Vec<upon::Value>), TemplateError> {
+        writer: &mut MemoWriter<'_>,
+    ) -> Result<Vec<upon::Value>, TemplateError> {
         CAPTURED.with(|c| c.borrow_mut().clear());
         let rendered = self
             .compiled
             .engine
             .template(TEMPLATE_NAME)
             .render_from_fn(|path| data.lookup(path))
-            .to_string();
+            .to_writer(writer);
         let captured = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
-        let text = rendered.map_err(|e| {
+        rendered.map_err(|e| {
             let (line, column, reason) = locate(&e);
             TemplateError::Render {
                 line,
@@ -191,7 +198,7 @@ impl SidecarTemplate {
                 reason,
             }
         })?;
-        Ok((self.compiled.parse(text)?, captured))
+        Ok(captured)
     }
 }
 
@@ -217,51 +224,9 @@ impl Compiled {
             source: source.to_string(),
             engine,
             version: hex_sha256(source),
-            parsed: Mutex::new(Vec::new()),
+            renderings: Renderings::default(),
         })
     }
-
-    /// A rendered text parsed, once per distinct text.
-    fn parse(&self, text: String) -> Result<Arc<Parsed>, TemplateError> {
-        let mut parsed = self.parsed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, known)) = parsed.iter().find(|(known, _)| same_text(known, &text)) {
-            return Ok(Arc::clone(known));
-        }
-        let tree: Value =
-            serde_yaml::from_str(&text).map_err(|e| TemplateError::Yaml(e.to_string()))?;
-        let entries = SidecarInjectionSpec::from_value(tree.clone())
-            .and_then(|spec| spec.to_entries())
-            .ok();
-        let known = Arc::new(Parsed { tree, entries });
-        remember(&mut parsed, (text, Arc::clone(&known)));
-        Ok(known)
-    }
-}
-
-/// Whether two texts are equal, compared eight bytes at a time.
-///
-/// The memo compares whole templates and renderings (kilobytes) on every admission, and in the
-/// wasm module `==` on text calls a `memcmp` that compares one byte at a time.
-fn same_text(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    if a.len() != b.len() {
-        return false;
-    }
-    let (a_words, a_rest) = a.as_chunks::<8>();
-    let (b_words, b_rest) = b.as_chunks::<8>();
-    a_rest == b_rest
-        && a_words
-            .iter()
-            .zip(b_words)
-            .all(|(x, y)| u64::from_ne_bytes(*x) == u64::from_ne_bytes(*y))
-}
-
-/// Adds `item` as the newest entry, forgetting the oldest beyond [`REMEMBERED`].
-fn remember<T>(list: &mut Vec<T>, item: T) {
-    if list.len() >= REMEMBERED {
-        list.remove(0);
-    }
-    list.push(item);
 }
 
 /// The data a template sees, for one pod.
@@ -384,15 +349,24 @@ pub struct MeshData {
 impl MeshData {
     /// The conversion of `mesh`, made once per distinct mesh config in this process (and, in a
     /// pre-initialised policy module, already made for the default one).
-    pub fn shared(mesh: &MeshConfig) -> Arc<Self> {
+    pub(crate) fn shared(mesh: &MeshConfig) -> Shared<Self> {
+        static DEFAULT: OnceLock<(MeshConfig, MeshData)> = OnceLock::new();
         static CONVERTED: Mutex<Vec<(MeshConfig, Arc<MeshData>)>> = Mutex::new(Vec::new());
+        let (default, data) = DEFAULT.get_or_init(|| {
+            let default = MeshConfig::default();
+            let data = Self::new(&default);
+            (default, data)
+        });
+        if default == mesh {
+            return Shared::Static(data);
+        }
         let mut known = CONVERTED.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((_, data)) = known.iter().find(|(config, _)| config == mesh) {
-            return Arc::clone(data);
+            return Shared::Counted(Arc::clone(data));
         }
         let data = Arc::new(Self::new(mesh));
         remember(&mut known, (mesh.clone(), Arc::clone(&data)));
-        data
+        Shared::Counted(data)
     }
 
     /// Converts the mesh config (JSON field names, unknown fields included).
@@ -456,61 +430,6 @@ fn substitute(tree: &Value, captured: &[upon::Value]) -> Result<Value, TemplateE
     })
 }
 
-/// `entries` with the placeholders replaced by the captured values, or `None` when a value is
-/// not text (a list, a map): then the spec must be read again around it.
-fn fill_entries(
-    entries: &InjectionEntries,
-    captured: &[upon::Value],
-) -> Result<Option<InjectionEntries>, TemplateError> {
-    let mut filled = entries.clone();
-    if captured.is_empty() {
-        return Ok(Some(filled));
-    }
-    for list in filled.lists_mut() {
-        for item in list.iter_mut() {
-            if !fill_text(item, captured)? {
-                return Ok(None);
-            }
-        }
-    }
-    Ok(Some(filled))
-}
-
-/// Replaces placeholders in the strings of `value` in place; false when a key holds one or a
-/// value would become something other than text (the caller then reads the spec again).
-fn fill_text(value: &mut Value, captured: &[upon::Value]) -> Result<bool, TemplateError> {
-    match value {
-        Value::String(text) => {
-            if !has_token(text) {
-                return Ok(true);
-            }
-            match substitute_text(text, captured)? {
-                Value::String(filled) => *text = filled,
-                _ => return Ok(false),
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                if !fill_text(item, captured)? {
-                    return Ok(false);
-                }
-            }
-        }
-        Value::Object(map) => {
-            if map.keys().any(|key| has_token(key)) {
-                return Ok(false);
-            }
-            for item in map.values_mut() {
-                if !fill_text(item, captured)? {
-                    return Ok(false);
-                }
-            }
-        }
-        _ => {}
-    }
-    Ok(true)
-}
-
 /// Whether `text` holds a placeholder.
 fn has_token(text: &str) -> bool {
     find_token(text).is_some()
@@ -539,53 +458,93 @@ fn substitute_text(text: &str, captured: &[upon::Value]) -> Result<Value, Templa
     if !has_token(text) {
         return Ok(Value::String(text.to_string()));
     }
-    let mut pieces: Vec<Piece<'_>> = Vec::new();
+    join_pieces(split_placeholders(text).into_iter(), captured)
+}
+
+/// One piece of a text that may hold placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Piece<'a> {
+    /// Text as it is.
+    Text(&'a str),
+    /// A placeholder: the captured value's index, and the placeholder as written.
+    Placeholder { index: usize, raw: &'a str },
+}
+
+impl<'a> Piece<'a> {
+    /// The piece as written.
+    fn text(&self) -> &'a str {
+        match *self {
+            Piece::Text(text) | Piece::Placeholder { raw: text, .. } => text,
+        }
+    }
+}
+
+/// `text` cut at its placeholders, without empty texts.
+fn split_placeholders(text: &str) -> Vec<Piece<'_>> {
+    let mut pieces = Vec::new();
     let mut rest = text;
     while let Some(start) = find_token(rest) {
-        let after = &rest[start + TOKEN_START.len()..];
+        let (before, token) = rest.split_at(start);
+        let after = token.get(TOKEN_START.len()..).unwrap_or_default();
         let digits = after
             .find(|c: char| !c.is_ascii_digit())
             .unwrap_or(after.len());
-        let index = after[..digits]
-            .parse::<usize>()
-            .ok()
-            .filter(|i| *i < captured.len());
-        match (index, after[digits..].starts_with(TOKEN_END)) {
-            (Some(i), true) => {
-                pieces.push(Piece::Text(&rest[..start]));
-                pieces.push(Piece::Value(&captured[i]));
-                rest = &after[digits + TOKEN_END.len_utf8()..];
+        let index = after.get(..digits).and_then(|d| d.parse::<usize>().ok());
+        let closed = after
+            .get(digits..)
+            .is_some_and(|a| a.starts_with(TOKEN_END));
+        let length = TOKEN_START.len() + digits + TOKEN_END.len_utf8();
+        match (index, closed, token.split_at_checked(length)) {
+            (Some(index), true, Some((raw, next))) => {
+                pieces.push(Piece::Text(before));
+                pieces.push(Piece::Placeholder { index, raw });
+                rest = next;
             }
+            // Not one of ours (the template cannot hold the marker, so this is never reached
+            // by rendered text): kept as text.
             _ => {
-                pieces.push(Piece::Text(&rest[..start + TOKEN_START.len()]));
-                rest = after;
+                let (text, next) = token.split_at(TOKEN_START.len());
+                pieces.push(Piece::Text(before));
+                pieces.push(Piece::Text(text));
+                rest = next;
             }
         }
     }
     pieces.push(Piece::Text(rest));
     pieces.retain(|p| !matches!(p, Piece::Text("")));
-    if let [Piece::Value(v)] = pieces.as_slice() {
-        return Ok(to_json_value(v));
+    pieces
+}
+
+/// The value of a text made of `pieces`: a placeholder alone becomes its value, anything else
+/// becomes text. A placeholder without a captured value stays as written.
+fn join_pieces<'p>(
+    mut pieces: impl ExactSizeIterator<Item = Piece<'p>>,
+    captured: &[upon::Value],
+) -> Result<Value, TemplateError> {
+    let value_of = |piece: &Piece<'_>| match *piece {
+        Piece::Placeholder { index, .. } => captured.get(index),
+        Piece::Text(_) => None,
+    };
+    let mut out = String::new();
+    if pieces.len() == 1
+        && let Some(only) = pieces.next()
+    {
+        match value_of(&only) {
+            Some(value) => return Ok(to_json_value(value)),
+            None => return Ok(Value::String(only.text().to_string())),
+        }
     }
-    let mut out = String::with_capacity(text.len());
     for piece in pieces {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
-            Piece::Value(upon::Value::String(s)) => out.push_str(s),
-            Piece::Value(upon::Value::Float(f)) => out.push_str(&f.to_string()),
-            Piece::Value(upon::Value::List(_)) => {
-                return Err(TemplateError::Interpolation("a list"));
-            }
-            Piece::Value(upon::Value::Map(_)) => return Err(TemplateError::Interpolation("a map")),
-            Piece::Value(other) => out.push_str(&to_json_value(other).to_string()),
+        match (piece, value_of(&piece)) {
+            (Piece::Text(t) | Piece::Placeholder { raw: t, .. }, None) => out.push_str(t),
+            (_, Some(upon::Value::String(s))) => out.push_str(s),
+            (_, Some(upon::Value::Float(f))) => out.push_str(&f.to_string()),
+            (_, Some(upon::Value::List(_))) => return Err(TemplateError::Interpolation("a list")),
+            (_, Some(upon::Value::Map(_))) => return Err(TemplateError::Interpolation("a map")),
+            (_, Some(other)) => out.push_str(&to_json_value(other).to_string()),
         }
     }
     Ok(Value::String(out))
-}
-
-enum Piece<'a> {
-    Text(&'a str),
-    Value(&'a upon::Value),
 }
 
 /// Line, column and reason from an upon error (upon only exposes them through `{:#}`).

@@ -135,15 +135,6 @@ impl InjectionEntries {
         ]
     }
 
-    pub(super) fn lists_mut(&mut self) -> [&mut Vec<Value>; 4] {
-        [
-            &mut self.init_containers,
-            &mut self.containers,
-            &mut self.volumes,
-            &mut self.image_pull_secrets,
-        ]
-    }
-
     /// The same rule as [`SidecarInjectionSpec`]'s: every entry has a unique, non-empty name.
     pub fn check_names(&self) -> Result<(), SpecError> {
         check_names(self.lists().map(|(list, items)| {

@@ -322,10 +322,15 @@ fn compiling_the_same_text_again_shares_the_compiled_template() {
     let source = "containers:\n- name: shared-{{ ObjectMeta.name }}\n";
     let first = SidecarTemplate::compile(source).unwrap();
     let again = SidecarTemplate::compile(source).unwrap();
-    assert!(Arc::ptr_eq(&first.compiled, &again.compiled));
+    assert!(std::ptr::eq(&*first.compiled, &*again.compiled));
     let other = SidecarTemplate::compile("containers:\n- name: other\n").unwrap();
-    assert!(!Arc::ptr_eq(&first.compiled, &other.compiled));
+    assert!(!std::ptr::eq(&*first.compiled, &*other.compiled));
     assert_ne!(first.version(), other.version());
+    // The built-in template is the static one, never counted.
+    let copy = BUILTIN_TEMPLATE.to_owned();
+    let builtin = SidecarTemplate::compile(&copy).unwrap();
+    assert!(matches!(builtin.compiled, Shared::Static(_)));
+    assert!(matches!(first.compiled, Shared::Counted(_)));
 }
 
 #[test]
@@ -334,7 +339,7 @@ fn the_parse_memo_keeps_only_the_newest_renderings() {
     let source = "containers:\n- name: memo-{{ ObjectMeta.name }}\n  args: [\"{{ ObjectMeta.generation }}\"]\n";
     let template = SidecarTemplate::compile(source).unwrap();
     let mesh = MeshData::new(&MeshConfig::default());
-    for n in 0..(REMEMBERED * 3) {
+    for n in 0..(memo::REMEMBERED * 3) {
         let pod = json!({"metadata": {"name": format!("p{n}"), "generation": n}});
         let tree = template
             .render_tree(&TemplateData::new(&pod, None, &mesh))
@@ -342,7 +347,7 @@ fn the_parse_memo_keeps_only_the_newest_renderings() {
         assert_eq!(tree["containers"][0]["name"], format!("memo-p{n}"));
         assert_eq!(tree["containers"][0]["args"][0], n.to_string());
     }
-    assert_eq!(template.compiled.parsed.lock().unwrap().len(), REMEMBERED);
+    assert_eq!(template.compiled.renderings.len(), memo::REMEMBERED);
 }
 
 /// `render_entries` (remembered entries filled in) against `render` (read every time).
@@ -391,25 +396,35 @@ fn the_builtin_rendering_is_remembered_as_entries_ready_to_fill() {
     let template = SidecarTemplate::compile(BUILTIN_TEMPLATE).unwrap();
     let mesh = MeshData::new(&MeshConfig::default());
     let pod = sleep_pod();
-    let (parsed, captured) = template
-        .render_parsed(&TemplateData::new(&pod, Some("default"), &mesh))
+    let data = TemplateData::new(&pod, Some("default"), &mesh);
+    let filled = template
+        .compiled
+        .renderings
+        .render_and_read(
+            |writer| template.render_to(&data, writer),
+            |parsed, captured| {
+                let recipe = parsed.recipe.as_ref().expect("read with placeholders in");
+                recipe.fill(&captured)
+            },
+        )
         .unwrap();
-    let entries = parsed.entries.as_ref().expect("read with placeholders in");
-    let filled = fill_entries(entries, &captured).unwrap();
     assert!(filled.is_some(), "every value of the sleep pod is text");
 }
 
 #[test]
 fn mesh_data_is_converted_once_per_distinct_mesh_config() {
     let default = MeshConfig::default();
-    assert!(Arc::ptr_eq(
-        &MeshData::shared(&default),
-        &MeshData::shared(&MeshConfig::default())
+    assert!(matches!(MeshData::shared(&default), Shared::Static(_)));
+    assert!(std::ptr::eq(
+        &*MeshData::shared(&default),
+        &*MeshData::shared(&MeshConfig::default())
     ));
     let mut other = MeshConfig::default();
     other.default_config.discovery_address = "pilot.elsewhere:15007".into();
     let shared = MeshData::shared(&other);
-    assert!(!Arc::ptr_eq(&MeshData::shared(&default), &shared));
+    assert!(matches!(shared, Shared::Counted(_)));
+    assert!(std::ptr::eq(&*shared, &*MeshData::shared(&other)));
+    assert!(!std::ptr::eq(&*MeshData::shared(&default), &*shared));
     let pod = json!({"metadata": {"name": "p"}});
     let tree =
         SidecarTemplate::compile("containers:\n- name: {{ ProxyConfig.discoveryAddress }}\n")
@@ -417,17 +432,4 @@ fn mesh_data_is_converted_once_per_distinct_mesh_config() {
             .render_tree(&TemplateData::new(&pod, None, &shared))
             .unwrap();
     assert_eq!(tree["containers"][0]["name"], "pilot.elsewhere:15007");
-}
-
-#[test]
-fn same_text_compares_every_byte() {
-    let text = "0123456789abcdefghij";
-    let copy = String::from_utf8(text.as_bytes().to_vec()).expect("UTF-8");
-    assert!(same_text(text, &copy));
-    assert!(same_text("", ""));
-    // A difference in a whole eight-byte word, in the tail, and in length.
-    assert!(!same_text(text, "0123X56789abcdefghij"));
-    assert!(!same_text(text, "0123456789abcdefghiX"));
-    assert!(!same_text(text, "0123456789abcdefghi"));
-    assert!(!same_text("abc", "abd"));
 }

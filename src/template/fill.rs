@@ -1,0 +1,174 @@
+//! Remembered entries as a recipe: the parts of a rendering that never change, and where each
+//! pod's values go.
+//!
+//! A rendering seen before has been read as a SidecarInjectionSpec once, with placeholders
+//! where the pod's values go. The recipe keeps that result with every placeholder already
+//! found, so injecting a pod builds its entries in one pass: fixed parts are cloned whole and
+//! only the texts that hold placeholders are joined with the pod's values. Nothing is searched
+//! for placeholders per admission.
+
+use serde_json::{Map, Value};
+
+use super::{InjectionEntries, Piece, TemplateError, has_token, join_pieces, split_placeholders};
+
+/// How to build the entries of one rendering for a pod's values.
+#[derive(Debug, Clone)]
+pub(super) struct EntriesRecipe {
+    /// `initContainers`, `containers`, `volumes` and `imagePullSecrets`, in that order.
+    lists: [Vec<Recipe>; 4],
+}
+
+/// How to build one JSON value.
+#[derive(Debug, Clone)]
+enum Recipe {
+    /// A value without placeholders, cloned as it is.
+    Fixed(Value),
+    /// Text with placeholders.
+    Text(Vec<Part>),
+    /// A list some of whose items hold placeholders.
+    List(Vec<Recipe>),
+    /// A map some of whose values hold placeholders (keys never do: see [`EntriesRecipe::new`]).
+    Map(Vec<(String, Recipe)>),
+}
+
+/// An owned [`Piece`].
+#[derive(Debug, Clone)]
+enum Part {
+    Text(String),
+    Placeholder { index: usize, raw: String },
+}
+
+impl EntriesRecipe {
+    /// The recipe for `entries` (placeholders still in), or `None` when a map key holds a
+    /// placeholder: a key's value can change what the spec reads, so it must be read again.
+    pub(super) fn new(entries: &InjectionEntries) -> Option<Self> {
+        let list = |items: &[Value]| items.iter().map(Recipe::new).collect::<Option<Vec<_>>>();
+        Some(Self {
+            lists: [
+                list(&entries.init_containers)?,
+                list(&entries.containers)?,
+                list(&entries.volumes)?,
+                list(&entries.image_pull_secrets)?,
+            ],
+        })
+    }
+
+    /// The entries for the pod whose values are `captured`, or `None` when one of them is not
+    /// text (a list, a map) where the rendering put it: then the spec must be read around it.
+    pub(super) fn fill(
+        &self,
+        captured: &[upon::Value],
+    ) -> Result<Option<InjectionEntries>, TemplateError> {
+        let [init_containers, containers, volumes, image_pull_secrets] = &self.lists;
+        let list = |items: &[Recipe]| -> Result<Option<Vec<Value>>, TemplateError> {
+            items.iter().map(|item| item.fill(captured)).collect()
+        };
+        let (Some(init_containers), Some(containers), Some(volumes), Some(image_pull_secrets)) = (
+            list(init_containers)?,
+            list(containers)?,
+            list(volumes)?,
+            list(image_pull_secrets)?,
+        ) else {
+            return Ok(None);
+        };
+        Ok(Some(InjectionEntries {
+            init_containers,
+            containers,
+            volumes,
+            image_pull_secrets,
+        }))
+    }
+}
+
+impl Recipe {
+    fn new(value: &Value) -> Option<Self> {
+        if !holds_placeholder(value)? {
+            return Some(Recipe::Fixed(value.clone()));
+        }
+        Some(match value {
+            Value::String(text) => Recipe::Text(
+                split_placeholders(text)
+                    .into_iter()
+                    .map(|piece| match piece {
+                        Piece::Text(t) => Part::Text(t.to_string()),
+                        Piece::Placeholder { index, raw } => Part::Placeholder {
+                            index,
+                            raw: raw.to_string(),
+                        },
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => {
+                Recipe::List(items.iter().map(Recipe::new).collect::<Option<_>>()?)
+            }
+            Value::Object(map) => Recipe::Map(
+                map.iter()
+                    .map(|(key, value)| Some((key.clone(), Recipe::new(value)?)))
+                    .collect::<Option<_>>()?,
+            ),
+            other => Recipe::Fixed(other.clone()),
+        })
+    }
+
+    /// The value for `captured`; `None` when a text would become a value of another kind.
+    fn fill(&self, captured: &[upon::Value]) -> Result<Option<Value>, TemplateError> {
+        Ok(Some(match self {
+            Recipe::Fixed(value) => value.clone(),
+            Recipe::Text(parts) => {
+                let pieces = parts.iter().map(|part| match part {
+                    Part::Text(t) => Piece::Text(t),
+                    Part::Placeholder { index, raw } => Piece::Placeholder { index: *index, raw },
+                });
+                match join_pieces(pieces, captured)? {
+                    text @ Value::String(_) => text,
+                    _ => return Ok(None),
+                }
+            }
+            Recipe::List(items) => {
+                let mut filled = Vec::with_capacity(items.len());
+                for item in items {
+                    let Some(value) = item.fill(captured)? else {
+                        return Ok(None);
+                    };
+                    filled.push(value);
+                }
+                Value::Array(filled)
+            }
+            Recipe::Map(entries) => {
+                let mut filled = Map::new();
+                for (key, item) in entries {
+                    let Some(value) = item.fill(captured)? else {
+                        return Ok(None);
+                    };
+                    filled.insert(key.clone(), value);
+                }
+                Value::Object(filled)
+            }
+        }))
+    }
+}
+
+/// Whether `value` holds a placeholder anywhere; `None` when a map key does.
+fn holds_placeholder(value: &Value) -> Option<bool> {
+    Some(match value {
+        Value::String(text) => has_token(text),
+        Value::Array(items) => {
+            let mut any = false;
+            for item in items {
+                any |= holds_placeholder(item)?;
+            }
+            any
+        }
+        Value::Object(map) => {
+            let mut any = false;
+            for (key, item) in map {
+                if has_token(key) {
+                    return None;
+                }
+                any |= holds_placeholder(item)?;
+            }
+            any
+        }
+        _ => false,
+    })
+}
