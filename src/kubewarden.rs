@@ -84,17 +84,26 @@ struct ValidatePayload {
 }
 
 fn validate(payload: &[u8]) -> CallResult {
-    let response = match serde_json::from_slice::<ValidatePayload>(payload) {
+    let mut parsed = serde_json::from_slice::<ValidatePayload>(payload);
+    let response = match &mut parsed {
         Err(e) => rejection(format!("the validate payload is not valid JSON: {e}"), 400),
-        Ok(ValidatePayload {
-            mut request,
-            settings,
-        }) => match policy_settings(&settings) {
+        Ok(ValidatePayload { request, settings }) => match policy_settings(settings) {
             Err(message) => rejection(message, 500),
-            Ok(settings) => to_response(admission::review(settings, &HostCluster, &mut request)),
+            Ok(settings) => to_response(admission::review(settings, &HostCluster, request)),
         },
     };
-    Ok(serde_json::to_vec(&response)?)
+    let answer = serde_json::to_vec(&response);
+    discard((response, parsed));
+    Ok(answer?)
+}
+
+/// Drops `value`, unless freeing it would change nothing: in a pre-initialised instance
+/// admissions allocate from a region where frees are no-ops, and the instance is thrown away
+/// after the answer, so walking the request and the mutated pod to free them is wasted work.
+fn discard<T>(value: T) {
+    if ALLOCATOR.frees_are_noops() {
+        std::mem::forget(value);
+    }
 }
 
 fn validate_settings(payload: &[u8]) -> CallResult {

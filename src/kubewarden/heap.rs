@@ -11,10 +11,10 @@
 //!
 //! So [`SnapshotHeap::freeze`], called when pre-initialisation ends, makes later allocations
 //! come from a bump region above everything the snapshot holds: a pointer moves forward, and
-//! frees are no-ops (the last block can still grow in place). The region is reserved with one
-//! `memory.grow` on first use and is [`BUMP_REGION`] long; an instance that outlives it (a host
-//! that keeps one instance for many requests) falls back to talc, so at most that much is
-//! never reused. No crate offers a bounded bump region that falls back to another allocator;
+//! frees are no-ops (the last block can still grow in place). The region is [`BUMP_REGION`]
+//! long and reserved with one `memory.grow` when the heap is frozen, so the snapshot already
+//! holds it. An instance that outlives it (a host that keeps one instance for many requests)
+//! falls back to talc, so at most that much is never reused. No crate offers a bounded bump region that falls back to another allocator;
 //! lol_alloc's bump allocator grows without bound.
 //!
 //! The snapshot itself is built with talc, which reuses freed memory, so its image stays
@@ -43,6 +43,9 @@ pub struct SnapshotHeap {
     end: AtomicUsize,
     /// Start of the last block handed out (it may grow in place).
     last: AtomicUsize,
+    /// Whether talc has handed out a block since the freeze (the region was full, or a block
+    /// of the snapshot grew).
+    spilled: AtomicBool,
 }
 
 impl SnapshotHeap {
@@ -55,12 +58,29 @@ impl SnapshotHeap {
             next: AtomicUsize::new(0),
             end: AtomicUsize::new(0),
             last: AtomicUsize::new(0),
+            spilled: AtomicBool::new(false),
         }
     }
 
-    /// From now on, allocate from the bump region (reserved on first use).
+    /// From now on, allocate from the bump region, reserved now: in a pre-initialised module
+    /// the snapshot then holds the grown memory, and no admission pays for a `memory.grow`.
+    /// Its pages hold zeros, so the module's data does not grow.
     pub fn freeze(&self) {
         self.frozen.store(true, Ordering::Relaxed);
+        let _ = self.reserve();
+    }
+
+    /// Whether freeing anything allocated so far would be a no-op: every block handed out since
+    /// the freeze came from the region. Dropping a large value then only walks it for nothing.
+    pub fn frees_are_noops(&self) -> bool {
+        self.frozen.load(Ordering::Relaxed) && !self.spilled.load(Ordering::Relaxed)
+    }
+
+    /// Notes that talc handed out a block after the freeze.
+    fn note_spill(&self) {
+        if self.frozen.load(Ordering::Relaxed) {
+            self.spilled.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Whether `ptr` was handed out by the bump region.
@@ -141,7 +161,10 @@ unsafe impl GlobalAlloc for SnapshotHeap {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
             Some(block) => block,
-            None => unsafe { self.talc.alloc(layout) },
+            None => {
+                self.note_spill();
+                unsafe { self.talc.alloc(layout) }
+            }
         }
     }
 
@@ -155,6 +178,7 @@ unsafe impl GlobalAlloc for SnapshotHeap {
     #[inline(never)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if !self.in_region(ptr) {
+            self.note_spill();
             return unsafe { self.talc.realloc(ptr, layout, new_size) };
         }
         if self.grow_last(ptr, new_size) {

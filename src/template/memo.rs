@@ -221,13 +221,7 @@ mod tests {
             .iter()
             .map(|t| {
                 let tree = Value::String((*t).to_string());
-                (
-                    t.to_string(),
-                    Parsed {
-                        tree,
-                        recipe: None,
-                    },
-                )
+                (t.to_string(), Parsed { tree, recipe: None })
             })
             .collect()
     }

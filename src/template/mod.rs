@@ -388,7 +388,7 @@ fn capture_formatter(f: &mut upon::fmt::Formatter<'_>, value: &upon::Value) -> u
     use std::fmt::Write;
     match value {
         upon::Value::None => {}
-        upon::Value::Bool(b) => write!(f, "{b}")?,
+        upon::Value::Bool(b) => f.write_str(if *b { "true" } else { "false" })?,
         upon::Value::Integer(n) => write!(f, "{n}")?,
         upon::Value::Float(x) if x.is_finite() => write!(f, "{x:?}")?,
         other => {
@@ -397,10 +397,27 @@ fn capture_formatter(f: &mut upon::fmt::Formatter<'_>, value: &upon::Value) -> u
                 c.push(other.clone());
                 c.len() - 1
             });
-            write!(f, "{TOKEN_START}{index}{TOKEN_END}")?;
+            // Written piece by piece: `write!` goes through core::fmt, a cost per value.
+            f.write_str(TOKEN_START)?;
+            f.write_str(decimal(index, &mut [0; 20]))?;
+            f.write_char(TOKEN_END)?;
         }
     }
     Ok(())
+}
+
+/// `n` in decimal, written at the end of `buffer`.
+fn decimal(mut n: usize, buffer: &mut [u8; 20]) -> &str {
+    let mut start = buffer.len();
+    for slot in buffer.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        start -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(buffer.get(start..).unwrap_or_default()).unwrap_or_default()
 }
 
 /// A copy of `tree` with the placeholders in every string and key replaced by the captured

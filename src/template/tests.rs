@@ -433,3 +433,10 @@ fn mesh_data_is_converted_once_per_distinct_mesh_config() {
             .unwrap();
     assert_eq!(tree["containers"][0]["name"], "pilot.elsewhere:15007");
 }
+
+#[test]
+fn placeholder_numbers_are_written_in_decimal() {
+    for n in [0, 7, 10, 99, 12345, usize::MAX] {
+        assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+    }
+}
