@@ -28,6 +28,72 @@ pub fn sleep_pod() -> Value {
     })
 }
 
+/// The sleep pod as admission sees it when the seed's Deployment creates it: the API server
+/// has filled in its defaults, and the ReplicaSet's owner reference, `pod-template-hash` label
+/// and `managedFields` entry are there. Real pods carry this metadata, and the template reads
+/// the metadata a dozen times.
+pub fn sleep_pod_from_deployment() -> Value {
+    let mut pod = sleep_pod();
+    let uid = "5b3c1b2e-8f0a-4d7c-9a51-0c0f2d1e3a44";
+    pod["metadata"]["labels"]["pod-template-hash"] = json!("7f9c");
+    pod["metadata"]["ownerReferences"] = json!([{
+        "apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "sleep-7f9c", "uid": uid,
+        "controller": true, "blockOwnerDeletion": true
+    }]);
+    pod["metadata"]["managedFields"] = json!([{
+        "manager": "kube-controller-manager", "operation": "Update", "apiVersion": "v1",
+        "time": "2026-11-26T10:00:00Z", "fieldsType": "FieldsV1",
+        "fieldsV1": {
+            "f:metadata": {
+                "f:generateName": {},
+                "f:labels": {".": {}, "f:app": {}, "f:pod-template-hash": {}},
+                "f:ownerReferences": {".": {}, format!("k:{{\"uid\":\"{uid}\"}}"): {}}
+            },
+            "f:spec": {
+                "f:containers": {"k:{\"name\":\"sleep\"}": {
+                    ".": {}, "f:command": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                    "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}
+                }},
+                "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {},
+                "f:schedulerName": {}, "f:securityContext": {}, "f:serviceAccount": {},
+                "f:serviceAccountName": {}, "f:terminationGracePeriodSeconds": {}
+            }
+        }
+    }]);
+    let container = &mut pod["spec"]["containers"][0];
+    container["resources"] = json!({});
+    container["terminationMessagePath"] = json!("/dev/termination-log");
+    container["terminationMessagePolicy"] = json!("File");
+    container["volumeMounts"] = json!([{
+        "name": "kube-api-access-x7k2p", "readOnly": true,
+        "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"
+    }]);
+    let spec = &mut pod["spec"];
+    spec["dnsPolicy"] = json!("ClusterFirst");
+    spec["enableServiceLinks"] = json!(true);
+    spec["preemptionPolicy"] = json!("PreemptLowerPriority");
+    spec["priority"] = json!(0);
+    spec["restartPolicy"] = json!("Always");
+    spec["schedulerName"] = json!("default-scheduler");
+    spec["securityContext"] = json!({});
+    spec["serviceAccount"] = json!("default");
+    spec["serviceAccountName"] = json!("default");
+    spec["terminationGracePeriodSeconds"] = json!(30);
+    spec["tolerations"] = json!([
+        {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+        {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}
+    ]);
+    spec["volumes"] = json!([{
+        "name": "kube-api-access-x7k2p",
+        "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
+        ]}
+    }]);
+    pod
+}
+
 /// The sleep pod with `count` environment variables (`VAR_0000=value-0000`, …) on its
 /// container: the benchmark's 1×/10×/100× sizes are 20, 200 and 2000.
 pub fn pod_with_env_vars(count: usize) -> Value {

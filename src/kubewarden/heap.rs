@@ -10,8 +10,11 @@
 //!   1 MB for a pod with 2000 env vars, all dropped with the instance.
 //!
 //! So [`SnapshotHeap::freeze`], called when pre-initialisation ends, makes later allocations
-//! come from a bump region above everything the snapshot holds: a pointer moves forward, and
-//! frees are no-ops (the last block can still grow in place). The region is [`BUMP_REGION`]
+//! come from a bump region above everything the snapshot holds: a pointer moves forward, the
+//! last block grows in place, and freed small blocks go on a list per size class for the next
+//! block of that class. Reuse matters because every fresh page costs the host a fault: the
+//! template reads the pod's metadata about a dozen times, each time as a fresh copy that is
+//! dropped at once, and a pod's metadata (its `managedFields` above all) runs to kilobytes. The region is [`BUMP_REGION`]
 //! long and reserved with one `memory.grow` when the heap is frozen, so the snapshot already
 //! holds it. An instance that outlives it (a host that keeps one instance for many requests)
 //! falls back to talc, so at most that much is never reused. No crate offers a bounded bump region that falls back to another allocator;
@@ -30,6 +33,11 @@ const PAGE_SIZE: usize = 64 * 1024;
 /// Length of the bump region: far more than an admission needs (1 MB for 2000 env vars), small
 /// enough to leave unused in a host that keeps instances. Untouched pages cost the host nothing.
 const BUMP_REGION: usize = 16 << 20;
+/// Small blocks are reused by size class: multiples of `GRAIN` bytes up to `CLASSES * GRAIN`.
+/// A class's blocks are `GRAIN`-aligned and as long as the class, so any block on a class's
+/// list fits any request of that class.
+const GRAIN: usize = 8;
+const CLASSES: usize = 128;
 
 /// talc, plus a bump region once frozen.
 pub struct SnapshotHeap {
@@ -41,11 +49,28 @@ pub struct SnapshotHeap {
     next: AtomicUsize,
     /// End of the bump region.
     end: AtomicUsize,
-    /// Start of the last block handed out (it may grow in place).
+    /// Start of the last block handed out (it may grow in place), 0 when none.
     last: AtomicUsize,
     /// Whether talc has handed out a block since the freeze (the region was full, or a block
     /// of the snapshot grew).
     spilled: AtomicBool,
+    /// Per size class, the first freed block of the region, 0 when none. Each freed block
+    /// holds the address of the next in its first word.
+    free: [AtomicUsize; CLASSES],
+}
+
+/// The size class of blocks for `layout`, when it is small enough to reuse.
+fn class_of(layout: Layout) -> Option<usize> {
+    if layout.align() > GRAIN || layout.size() == 0 {
+        return None;
+    }
+    let class = (layout.size() - 1) / GRAIN;
+    (class < CLASSES).then_some(class)
+}
+
+/// Bytes in a block of `class`.
+const fn class_size(class: usize) -> usize {
+    (class + 1) * GRAIN
 }
 
 impl SnapshotHeap {
@@ -59,6 +84,7 @@ impl SnapshotHeap {
             end: AtomicUsize::new(0),
             last: AtomicUsize::new(0),
             spilled: AtomicBool::new(false),
+            free: [const { AtomicUsize::new(0) }; CLASSES],
         }
     }
 
@@ -70,9 +96,10 @@ impl SnapshotHeap {
         let _ = self.reserve();
     }
 
-    /// Whether freeing anything allocated so far would be a no-op: every block handed out since
-    /// the freeze came from the region. Dropping a large value then only walks it for nothing.
-    pub fn frees_are_noops(&self) -> bool {
+    /// Whether values may be left unfreed at a cost of region memory only: every block handed
+    /// out since the freeze came from the region, which an instance thrown away after one
+    /// admission never needs again. Dropping a large value then only walks it for nothing.
+    pub fn may_skip_frees(&self) -> bool {
         self.frozen.load(Ordering::Relaxed) && !self.spilled.load(Ordering::Relaxed)
     }
 
@@ -97,17 +124,64 @@ impl SnapshotHeap {
         if self.start.load(Ordering::Relaxed) == 0 {
             self.reserve()?;
         }
+        let (size, align) = match class_of(layout) {
+            Some(class) => {
+                if let Some(block) = self.pop(class) {
+                    return Some(block);
+                }
+                (class_size(class), GRAIN)
+            }
+            None => (layout.size(), layout.align()),
+        };
         let start = self
             .next
             .load(Ordering::Relaxed)
-            .checked_next_multiple_of(layout.align())?;
-        let end = start.checked_add(layout.size())?;
+            .checked_next_multiple_of(align)?;
+        let end = start.checked_add(size)?;
         if end > self.end.load(Ordering::Relaxed) {
             return None;
         }
         self.next.store(end, Ordering::Relaxed);
         self.last.store(start, Ordering::Relaxed);
         Some(start as *mut u8)
+    }
+
+    /// The first freed block of `class`, taken off its list.
+    #[allow(unsafe_code)]
+    fn pop(&self, class: usize) -> Option<*mut u8> {
+        let head = self.free.get(class)?;
+        let block = head.load(Ordering::Relaxed);
+        if block == 0 {
+            return None;
+        }
+        // SAFETY: only `release` puts blocks on the list, and it wrote the next block's
+        // address in the first word of each; blocks are at least `GRAIN` long and aligned.
+        let next = unsafe { (block as *const usize).read() };
+        head.store(next, Ordering::Relaxed);
+        Some(block as *mut u8)
+    }
+
+    /// Takes back a region block: the last one gives its bytes back to the bump pointer, a
+    /// small one goes on its class's list, any other stays unused until the instance goes.
+    #[allow(unsafe_code)]
+    fn release(&self, ptr: *mut u8, layout: Layout) {
+        let address = ptr as usize;
+        if address == self.last.load(Ordering::Relaxed) {
+            self.next.store(address, Ordering::Relaxed);
+            self.last.store(0, Ordering::Relaxed);
+            return;
+        }
+        // A block that was not handed out for a class (a large one shrunk in place) may lack
+        // the class's alignment; it is left unused rather than mixed in.
+        if !address.is_multiple_of(GRAIN) {
+            return;
+        }
+        if let Some(head) = class_of(layout).and_then(|class| self.free.get(class)) {
+            // SAFETY: the block is the caller's to give up, and holds at least its class's
+            // `GRAIN` bytes, aligned for a `usize`.
+            unsafe { (ptr as *mut usize).write(head.load(Ordering::Relaxed)) };
+            head.store(address, Ordering::Relaxed);
+        }
     }
 
     /// Grows the memory by the region's length and takes the new pages. When the memory cannot
@@ -130,18 +204,24 @@ impl SnapshotHeap {
         Some(())
     }
 
-    /// Grows the region's last block in place when it is `ptr` and the region has room.
-    fn grow_last(&self, ptr: *mut u8, new_size: usize) -> bool {
+    /// Whether the region block `ptr`, laid out as `layout`, can hold `new_size` bytes where
+    /// it is: it is long enough already, or it is the last block and the region has room.
+    fn resize_in_place(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> bool {
         let address = ptr as usize;
+        let capacity = class_of(layout).map_or(layout.size(), class_size);
+        if new_size <= capacity {
+            return true;
+        }
         if address != self.last.load(Ordering::Relaxed) {
             return false;
         }
-        match address.checked_add(new_size) {
+        // Rounded up, so the block still holds its class if it is freed at its new size.
+        match address
+            .checked_add(new_size)
+            .and_then(|end| end.checked_next_multiple_of(GRAIN))
+        {
             Some(end) if end <= self.end.load(Ordering::Relaxed) => {
-                self.next.store(
-                    end.max(self.next.load(Ordering::Relaxed)),
-                    Ordering::Relaxed,
-                );
+                self.next.store(end, Ordering::Relaxed);
                 true
             }
             _ => false,
@@ -151,8 +231,9 @@ impl SnapshotHeap {
 
 // SAFETY: bump blocks are disjoint ranges of memory grown for the region alone and never handed
 // to talc; talc's blocks are never touched by the region. `dealloc` and `realloc` tell the two
-// apart by address. wasm32-wasip1 modules are single-threaded, so the relaxed loads and stores
-// cannot interleave.
+// apart by address. A region block is on a free list only after its owner gave it up, and is
+// taken off before it is handed out again. wasm32-wasip1 modules are single-threaded, so the
+// relaxed loads and stores cannot interleave.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for SnapshotHeap {
     // Not inlined: the allocator shims are called from thousands of places, and inlining the
@@ -170,7 +251,9 @@ unsafe impl GlobalAlloc for SnapshotHeap {
 
     #[inline(never)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if !self.in_region(ptr) {
+        if self.in_region(ptr) {
+            self.release(ptr, layout);
+        } else {
             unsafe { self.talc.dealloc(ptr, layout) }
         }
     }
@@ -181,7 +264,7 @@ unsafe impl GlobalAlloc for SnapshotHeap {
             self.note_spill();
             return unsafe { self.talc.realloc(ptr, layout, new_size) };
         }
-        if self.grow_last(ptr, new_size) {
+        if self.resize_in_place(ptr, layout, new_size) {
             return ptr;
         }
         // SAFETY: `GlobalAlloc::realloc`'s contract makes `new_size` valid with this alignment.
@@ -191,6 +274,7 @@ unsafe impl GlobalAlloc for SnapshotHeap {
             // SAFETY: both blocks hold at least the smaller size, and a new block never
             // overlaps a live one.
             unsafe { core::ptr::copy_nonoverlapping(ptr, moved, layout.size().min(new_size)) };
+            self.release(ptr, layout);
         }
         moved
     }

@@ -248,6 +248,10 @@ fn run() -> anyhow::Result<()> {
             opted_out,
         ),
         ("sleep pod", requests::sleep_pod()),
+        (
+            "sleep pod as its Deployment creates it (defaults, `managedFields`)",
+            requests::sleep_pod_from_deployment(),
+        ),
         ("20 env vars (1×)", requests::pod_with_env_vars(20)),
         ("200 env vars (10×)", requests::pod_with_env_vars(200)),
         ("2000 env vars (100×)", requests::pod_with_env_vars(2000)),

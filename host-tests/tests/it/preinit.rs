@@ -109,3 +109,53 @@ fn one_instance_serves_many_admissions_and_its_memory_levels_off() {
         );
     }
 }
+
+/// A pod as the API server hands it over (defaults, owner reference, `managedFields`), sent
+/// again and again to one instance: the pre-initialised module reuses the freed blocks of each
+/// admission (the template's many copies of the metadata), so its answers must stay those of
+/// the module before pre-initialisation, byte for byte, and the pod must keep all it came with.
+#[test]
+fn reused_memory_gives_the_same_answers_for_a_pod_with_real_metadata() {
+    let pod = host_tests::requests::sleep_pod_from_deployment();
+    let request = host_tests::requests::pod_create_request(pod.clone());
+    let payload = host_tests::validation_payload(&request, &serde_json::json!({}));
+    let answers = [crate::injector::injector(), cargo_module()].map(|policy| {
+        let calls = policy
+            .call_on_one_instance("validate", &vec![payload.clone(); 20])
+            .unwrap_or_else(|err| panic!("{err:?}"));
+        let answers: Vec<Vec<u8>> = calls.into_iter().map(|(answer, _)| answer).collect();
+        answers
+    });
+    let expected = &answers[1][0];
+    for (i, answer) in answers.iter().flatten().enumerate() {
+        assert!(answer == expected, "answer {i} differs");
+    }
+    let response: serde_json::Value = serde_json::from_slice(expected).expect("JSON");
+    let mutated = &response["mutated_object"];
+    let names: Vec<&str> = mutated["spec"]["containers"]
+        .as_array()
+        .expect("containers")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(names, ["sleep", "istio-proxy"], "{response}");
+    assert_eq!(
+        mutated["metadata"]["managedFields"],
+        pod["metadata"]["managedFields"]
+    );
+    assert_eq!(
+        mutated["metadata"]["ownerReferences"],
+        pod["metadata"]["ownerReferences"]
+    );
+    assert_eq!(mutated["spec"]["tolerations"], pod["spec"]["tolerations"]);
+    let volumes = mutated["spec"]["volumes"].as_array().expect("volumes");
+    assert_eq!(
+        volumes[0], pod["spec"]["volumes"][0],
+        "the pod's own volume comes first"
+    );
+    assert_eq!(
+        volumes.len(),
+        3,
+        "istio-envoy and istio-certs appended: {response}"
+    );
+}
