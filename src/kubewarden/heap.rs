@@ -14,10 +14,12 @@
 //! last block grows in place, and freed small blocks go on a list per size class for the next
 //! block of that class. Reuse matters because every fresh page costs the host a fault: the
 //! template reads the pod's metadata about a dozen times, each time as a fresh copy that is
-//! dropped at once, and a pod's metadata (its `managedFields` above all) runs to kilobytes. The region is [`BUMP_REGION`]
-//! long and reserved with one `memory.grow` when the heap is frozen, so the snapshot already
-//! holds it. An instance that outlives it (a host that keeps one instance for many requests)
-//! falls back to talc, so at most that much is never reused. No crate offers a bounded bump region that falls back to another allocator;
+//! dropped at once, and a pod's metadata (its `managedFields` above all) runs to kilobytes.
+//!
+//! The region is [`BUMP_REGION`] long and reserved with one `memory.grow` when the heap is
+//! frozen, so the snapshot already holds it. An instance that outlives it (a host that keeps one
+//! instance for many requests) falls back to talc, so at most that much is never reused. No
+//! crate offers a bounded bump region that falls back to another allocator;
 //! lol_alloc's bump allocator grows without bound.
 //!
 //! The snapshot itself is built with talc, which reuses freed memory, so its image stays
@@ -34,8 +36,8 @@ const PAGE_SIZE: usize = 64 * 1024;
 /// enough to leave unused in a host that keeps instances. Untouched pages cost the host nothing.
 const BUMP_REGION: usize = 16 << 20;
 /// Small blocks are reused by size class: multiples of `GRAIN` bytes up to `CLASSES * GRAIN`.
-/// A class's blocks are `GRAIN`-aligned and as long as the class, so any block on a class's
-/// list fits any request of that class.
+/// A block goes on a class's list only when it is `GRAIN`-aligned and at least as long as the
+/// class, so any block on the list fits any request of that class.
 const GRAIN: usize = 8;
 const CLASSES: usize = 128;
 
@@ -51,8 +53,8 @@ pub struct SnapshotHeap {
     end: AtomicUsize,
     /// Start of the last block handed out (it may grow in place), 0 when none.
     last: AtomicUsize,
-    /// Whether talc has handed out a block since the freeze (the region was full, or a block
-    /// of the snapshot grew).
+    /// Whether talc has handed out or resized a block since the freeze (the region was full,
+    /// or a block of the snapshot was resized).
     spilled: AtomicBool,
     /// Per size class, the first freed block of the region, 0 when none. Each freed block
     /// holds the address of the next in its first word.
@@ -131,7 +133,9 @@ impl SnapshotHeap {
                 }
                 (class_size(class), GRAIN)
             }
-            None => (layout.size(), layout.align()),
+            // A zero-size block (which `GlobalAlloc` callers must not ask for) still takes a
+            // byte, so that freeing it cannot rewind over a live block at the same address.
+            None => (layout.size().max(1), layout.align()),
         };
         let start = self
             .next
@@ -208,7 +212,13 @@ impl SnapshotHeap {
     /// it is: it is long enough already, or it is the last block and the region has room.
     fn resize_in_place(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> bool {
         let address = ptr as usize;
-        let capacity = class_of(layout).map_or(layout.size(), class_size);
+        // A block counts on its whole class only when it is aligned like the class's blocks: a
+        // large block shrunk in place and grown again may start anywhere, and then owns only
+        // its size.
+        let capacity = match class_of(layout) {
+            Some(class) if address.is_multiple_of(GRAIN) => class_size(class),
+            _ => layout.size(),
+        };
         if new_size <= capacity {
             return true;
         }

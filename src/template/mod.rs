@@ -517,8 +517,8 @@ fn split_placeholders(text: &str) -> Vec<Piece<'_>> {
                 pieces.push(Piece::Placeholder { index, raw });
                 rest = next;
             }
-            // Not one of ours (the template cannot hold the marker, so this is never reached
-            // by rendered text): kept as text.
+            // Not one of ours (the marker followed by no number or no end): kept as text. A
+            // template cannot contain the marker, but can assemble one around a value.
             _ => {
                 let (text, next) = token.split_at(TOKEN_START.len());
                 pieces.push(Piece::Text(before));
