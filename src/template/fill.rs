@@ -81,12 +81,10 @@ impl EntriesRecipe {
 }
 
 impl Recipe {
+    /// Built bottom-up: a list or map whose parts are all fixed is fixed as a whole.
     fn new(value: &Value) -> Option<Self> {
-        if !holds_placeholder(value)? {
-            return Some(Recipe::Fixed(value.clone()));
-        }
-        Some(match value {
-            Value::String(text) => Recipe::Text(
+        let recipe = match value {
+            Value::String(text) if has_token(text) => Recipe::Text(
                 split_placeholders(text)
                     .into_iter()
                     .map(|piece| match piece {
@@ -99,15 +97,34 @@ impl Recipe {
                     .collect(),
             ),
             Value::Array(items) => {
-                Recipe::List(items.iter().map(Recipe::new).collect::<Option<_>>()?)
+                let items: Vec<Recipe> = items.iter().map(Recipe::new).collect::<Option<_>>()?;
+                if items.iter().all(Recipe::is_fixed) {
+                    Recipe::Fixed(value.clone())
+                } else {
+                    Recipe::List(items)
+                }
             }
-            Value::Object(map) => Recipe::Map(
-                map.iter()
-                    .map(|(key, value)| Some((key.clone(), Recipe::new(value)?)))
-                    .collect::<Option<_>>()?,
-            ),
+            Value::Object(map) => {
+                let mut entries = Vec::with_capacity(map.len());
+                for (key, item) in map {
+                    if has_token(key) {
+                        return None;
+                    }
+                    entries.push((key.clone(), Recipe::new(item)?));
+                }
+                if entries.iter().all(|(_, recipe)| recipe.is_fixed()) {
+                    Recipe::Fixed(value.clone())
+                } else {
+                    Recipe::Map(entries)
+                }
+            }
             other => Recipe::Fixed(other.clone()),
-        })
+        };
+        Some(recipe)
+    }
+
+    fn is_fixed(&self) -> bool {
+        matches!(self, Recipe::Fixed(_))
     }
 
     /// The value for `captured`; `None` when a text would become a value of another kind.
@@ -146,29 +163,4 @@ impl Recipe {
             }
         }))
     }
-}
-
-/// Whether `value` holds a placeholder anywhere; `None` when a map key does.
-fn holds_placeholder(value: &Value) -> Option<bool> {
-    Some(match value {
-        Value::String(text) => has_token(text),
-        Value::Array(items) => {
-            let mut any = false;
-            for item in items {
-                any |= holds_placeholder(item)?;
-            }
-            any
-        }
-        Value::Object(map) => {
-            let mut any = false;
-            for (key, item) in map {
-                if has_token(key) {
-                    return None;
-                }
-                any |= holds_placeholder(item)?;
-            }
-            any
-        }
-        _ => false,
-    })
 }

@@ -119,15 +119,9 @@ fn reused_memory_gives_the_same_answers_for_a_pod_with_real_metadata() {
     let pod = host_tests::requests::sleep_pod_from_deployment();
     let request = host_tests::requests::pod_create_request(pod.clone());
     let payload = host_tests::validation_payload(&request, &serde_json::json!({}));
-    let answers = [crate::injector::injector(), cargo_module()].map(|policy| {
-        let calls = policy
-            .call_on_one_instance("validate", &vec![payload.clone(); 20])
-            .unwrap_or_else(|err| panic!("{err:?}"));
-        let answers: Vec<Vec<u8>> = calls.into_iter().map(|(answer, _)| answer).collect();
-        answers
-    });
-    let expected = &answers[1][0];
-    for (i, answer) in answers.iter().flatten().enumerate() {
+    let answers = same_answers_on_one_instance(&vec![payload; 20]);
+    let expected = &answers[0];
+    for (i, answer) in answers.iter().enumerate() {
         assert!(answer == expected, "answer {i} differs");
     }
     let response: serde_json::Value = serde_json::from_slice(expected).expect("JSON");
@@ -190,19 +184,8 @@ fn memory_reused_across_pods_of_every_shape_gives_the_same_answers() {
             host_tests::validation_payload(&request, &serde_json::json!({}))
         })
         .collect();
-    let [shipped, cargo] = [crate::injector::injector(), cargo_module()].map(|policy| {
-        policy
-            .call_on_one_instance("validate", &payloads)
-            .unwrap_or_else(|err| panic!("{err:?}"))
-    });
     let mut injected = 0;
-    for (i, ((answer, _), (expected, _))) in shipped.iter().zip(&cargo).enumerate() {
-        assert!(
-            answer == expected,
-            "pod {i}: {} != {}",
-            String::from_utf8_lossy(answer),
-            String::from_utf8_lossy(expected)
-        );
+    for (i, answer) in same_answers_on_one_instance(&payloads).iter().enumerate() {
         let response: serde_json::Value = serde_json::from_slice(answer).expect("JSON");
         assert_eq!(response["accepted"], true, "pod {i}: {response}");
         if let Some(image) = response["mutated_object"]["spec"]["containers"]
@@ -215,4 +198,25 @@ fn memory_reused_across_pods_of_every_shape_gives_the_same_answers() {
         }
     }
     assert_eq!(injected, 32, "every pod but the 8 opted out is injected");
+}
+
+/// What `policy.wasm` answers to `payloads`, sent in order to one instance, after checking that
+/// one instance of the module before pre-initialisation (talc throughout) answers the same,
+/// byte for byte, to each.
+fn same_answers_on_one_instance(payloads: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let [shipped, cargo] = [crate::injector::injector(), cargo_module()].map(|policy| {
+        policy
+            .call_on_one_instance("validate", payloads)
+            .unwrap_or_else(|err| panic!("{err:?}"))
+    });
+    for (i, ((answer, _), (expected, _))) in shipped.iter().zip(&cargo).enumerate() {
+        assert!(
+            answer == expected,
+            "payload {i}: {} != {}",
+            String::from_utf8_lossy(answer),
+            String::from_utf8_lossy(expected)
+        );
+    }
+    assert_eq!(shipped.len(), payloads.len(), "one answer per payload");
+    shipped.into_iter().map(|(answer, _)| answer).collect()
 }
