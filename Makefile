@@ -2,6 +2,12 @@
 SOURCE_FILES := $(shell find src -type f)
 WASM_TARGET := wasm32-wasip1
 
+# How the host tools (preinit-policy, annotate-policy, run-policy) are built before they run.
+# `make test` builds them with the whole workspace's features, the set `cargo test --workspace`
+# resolves, so wasmtime and cranelift are compiled once instead of once per feature set.
+HOST_TOOLS_BUILD ?= cargo build --quiet -p host-tests --bins
+HOST_TOOLS := target/debug
+
 .PHONY: all
 all: annotated-policy.wasm kube-inject
 
@@ -10,18 +16,19 @@ all: annotated-policy.wasm kube-inject
 policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock host-tests/src/preinit.rs
 	rustup target add $(WASM_TARGET) >/dev/null 2>&1 || true
 	cargo build --target=$(WASM_TARGET) --release -p sidecar-injector -p passthrough
-	cargo run --quiet -p host-tests --bin preinit-policy -- \
-		target/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
+	$(HOST_TOOLS_BUILD)
+	$(HOST_TOOLS)/preinit-policy target/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
 
 # Writes the io.kubewarden.metadata custom section itself (what `kwctl annotate` does).
 annotated-policy.wasm: policy.wasm metadata.yml README.md
-	cargo run --quiet -p host-tests --bin annotate-policy -- \
-		--metadata metadata.yml --usage README.md --input policy.wasm --output annotated-policy.wasm
+	$(HOST_TOOLS_BUILD)
+	$(HOST_TOOLS)/annotate-policy --metadata metadata.yml --usage README.md --input policy.wasm --output annotated-policy.wasm
 
 # The seed's sleep pod, as an AdmissionReview, through the real module in the wasmtime host.
 .PHONY: run
 run: policy.wasm
-	cargo run --quiet -p host-tests --bin run-policy -- samples/sleep/admission-review.json
+	$(HOST_TOOLS_BUILD)
+	$(HOST_TOOLS)/run-policy samples/sleep/admission-review.json
 
 .PHONY: kube-inject
 kube-inject:
@@ -39,7 +46,8 @@ lint:
 	cargo clippy -p sidecar-injector --all-targets -- -D warnings
 
 .PHONY: test
-test: fmt lint annotated-policy.wasm
+test: fmt lint
+	$(MAKE) annotated-policy.wasm HOST_TOOLS_BUILD='cargo build --workspace --all-targets'
 	cargo test --workspace
 	cargo test -p sidecar-injector
 
