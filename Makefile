@@ -30,6 +30,38 @@ run: policy.wasm
 	$(HOST_TOOLS_BUILD)
 	$(HOST_TOOLS)/run-policy samples/sleep/admission-review.json
 
+# The JS face (web/): the core built for browsers, and wasm-bindgen's ES module around it, in
+# web/www/pkg beside the playground page. The wasm-bindgen command must be the version of the
+# crate in Cargo.lock; it is installed under target/tools (without --locked: the registry may
+# lack a crate its own lock file pins).
+WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock)
+WASM_BINDGEN := target/tools/bin/wasm-bindgen
+WEB_SOURCES := $(SOURCE_FILES) $(shell find web/src -type f)
+
+$(WASM_BINDGEN): Cargo.lock
+	cargo install --quiet --root target/tools wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+	touch $@
+
+web/www/pkg/sidecar_injector_web.js: $(WEB_SOURCES) web/Cargo.toml Cargo.toml Cargo.lock $(WASM_BINDGEN)
+	rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
+	cargo build --target=wasm32-unknown-unknown --profile web -p sidecar-injector-web
+	$(WASM_BINDGEN) --target web --remove-name-section --remove-producers-section --out-dir web/www/pkg \
+		target/wasm32-unknown-unknown/web/sidecar_injector_web.wasm
+
+.PHONY: web
+web: web/www/pkg/sidecar_injector_web.js
+
+# The built module under Node's test runner, against kube-inject's golden corpus and the
+# policy's host-tests fixtures.
+.PHONY: web-test
+web-test: web
+	cd web && npm ci --no-audit --no-fund --silent && npm test --silent
+
+# The playground page, on http://localhost:8080/.
+.PHONY: serve-web
+serve-web: web
+	python3 -m http.server --directory web/www 8080
+
 .PHONY: kube-inject
 kube-inject:
 	cargo build --release -p kube-inject
@@ -50,6 +82,7 @@ test: fmt lint
 	$(MAKE) annotated-policy.wasm HOST_TOOLS_BUILD='cargo build --workspace --all-targets'
 	cargo test --workspace
 	cargo test -p sidecar-injector
+	$(MAKE) web-test
 
 # With kwctl installed: run the annotated module in Kubewarden's own host.
 .PHONY: e2e-tests
@@ -63,4 +96,4 @@ bench: policy.wasm
 .PHONY: clean
 clean:
 	cargo clean
-	rm -f policy.wasm annotated-policy.wasm
+	rm -rf policy.wasm annotated-policy.wasm web/www/pkg web/node_modules

@@ -71,6 +71,66 @@ impl Cluster for NoCluster {
     }
 }
 
+/// A cluster seen through a fixed set of objects, say the Services and ConfigMaps of a manifest:
+/// for trying the policy where no API server answers (the JS face). An object without a
+/// namespace is in `default`, as `kubectl apply` would put it.
+#[derive(Debug, Clone, Default)]
+pub struct ObjectCluster {
+    objects: Vec<Value>,
+}
+
+impl ObjectCluster {
+    /// The cluster holding `objects`. Lists (`List`, and the API's typed lists such as
+    /// `ServiceList`) are opened; other kinds are kept but never asked for.
+    pub fn new(objects: impl IntoIterator<Item = Value>) -> Self {
+        let mut flat = Vec::new();
+        for object in objects {
+            let is_list = object
+                .get("kind")
+                .and_then(Value::as_str)
+                .is_some_and(|kind| kind.ends_with("List"));
+            match (is_list, object) {
+                (true, Value::Object(mut list))
+                    if list.get("items").is_some_and(Value::is_array) =>
+                {
+                    if let Some(Value::Array(items)) = list.remove("items") {
+                        flat.extend(items);
+                    }
+                }
+                (_, other) => flat.push(other),
+            }
+        }
+        Self { objects: flat }
+    }
+
+    fn of_kind<'a>(&'a self, kind: &'a str, namespace: &'a str) -> impl Iterator<Item = &'a Value> {
+        self.objects.iter().filter(move |object| {
+            object.get("kind").and_then(Value::as_str) == Some(kind)
+                && object
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or("default")
+                    == namespace
+        })
+    }
+}
+
+impl Cluster for ObjectCluster {
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, String> {
+        Ok(self.of_kind("Service", namespace).cloned().collect())
+    }
+
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String> {
+        self.of_kind("ConfigMap", &config_map.namespace)
+            .find(|object| {
+                object.pointer("/metadata/name").and_then(Value::as_str)
+                    == Some(config_map.name.as_str())
+            })
+            .cloned()
+            .ok_or_else(|| format!("configmaps \"{}\" not found", config_map.name))
+    }
+}
+
 /// Reviews one AdmissionRequest (admission.k8s.io/v1, camelCase JSON): Pod CREATE is injected,
 /// Service CREATE/UPDATE has its port names checked, anything else is accepted untouched.
 pub fn review(settings: PolicySettings, cluster: &dyn Cluster, request: &mut Value) -> Verdict {
@@ -330,6 +390,19 @@ pub fn respond_to_review(
         }
     };
     review_response(uid, &original, verdict)
+}
+
+/// The AdmissionReview a webhook answers with when the review itself is not JSON: a rejection
+/// with no `uid` to echo.
+pub fn unreadable_review(error: &serde_json::Error) -> Value {
+    review_response(
+        Value::String(String::new()),
+        &Value::Null,
+        Verdict::Reject {
+            message: format!("the AdmissionReview is not valid JSON: {error}"),
+            code: 400,
+        },
+    )
 }
 
 /// The AdmissionReview a webhook answers with for `verdict`; the patch is the diff from

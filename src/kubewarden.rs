@@ -87,7 +87,7 @@ fn validate(payload: &[u8]) -> CallResult {
     let mut parsed = serde_json::from_slice::<ValidatePayload>(payload);
     let response = match &mut parsed {
         Err(e) => rejection(format!("the validate payload is not valid JSON: {e}"), 400),
-        Ok(ValidatePayload { request, settings }) => match policy_settings(settings) {
+        Ok(ValidatePayload { request, settings }) => match PolicySettings::from_payload(settings) {
             Err(message) => rejection(message, 500),
             Ok(settings) => to_response(admission::review(settings, &HostCluster, request)),
         },
@@ -109,14 +109,7 @@ fn discard<T>(value: T) {
 fn validate_settings(payload: &[u8]) -> CallResult {
     let result = serde_json::from_slice::<Value>(payload)
         .map_err(|e| format!("settings are not valid JSON: {e}"))
-        .and_then(|settings| {
-            let settings = policy_settings(&settings)?;
-            let injector = Injector::new(settings.config)
-                .map_err(|e| format!("settings: field `template`: {e}"))?;
-            injector.check().map_err(|e| {
-                format!("settings: field `template`: the template cannot inject a sample pod: {e}")
-            })
-        });
+        .and_then(|settings| PolicySettings::validate(&settings));
     let response = SettingsValidationResponse {
         valid: result.is_ok(),
         message: result.err(),
@@ -130,25 +123,15 @@ fn admission_review(payload: &[u8]) -> CallResult {
     let response = match serde_json::from_slice::<Value>(payload) {
         Ok(review) => {
             let settings = review.get("settings").cloned().unwrap_or(Value::Null);
-            admission::respond_to_review(policy_settings(&settings), &HostCluster, &review)
+            admission::respond_to_review(
+                PolicySettings::from_payload(&settings),
+                &HostCluster,
+                &review,
+            )
         }
-        Err(e) => admission::review_response(
-            Value::String(String::new()),
-            &Value::Null,
-            Verdict::Reject {
-                message: format!("the AdmissionReview is not valid JSON: {e}"),
-                code: 400,
-            },
-        ),
+        Err(e) => admission::unreadable_review(&e),
     };
     Ok(serde_json::to_vec(&response)?)
-}
-
-/// Parses settings (`null` means `{}`); the message names the bad field.
-fn policy_settings(settings: &Value) -> Result<PolicySettings, String> {
-    let empty = Value::Object(Default::default());
-    let settings = if settings.is_null() { &empty } else { settings };
-    PolicySettings::from_value(settings).map_err(|e| e.to_string())
 }
 
 /// The cluster as Kubewarden's context-aware host capabilities show it.

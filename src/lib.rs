@@ -11,7 +11,7 @@
 //! | `object` | removing keys from JSON objects in order, with or without `preserve_order` |
 //! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
 //! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod |
-//! | `kubewarden` | the waPC face (wasm32 only): registrations and payload mapping |
+//! | `kubewarden` | the waPC face (wasm32-wasip1 only): registrations and payload mapping |
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
 //! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
 //! | [`selector`] | label selectors for the never/always-inject lists |
@@ -31,7 +31,9 @@ pub mod settings;
 mod shared;
 pub mod template;
 
-#[cfg(target_arch = "wasm32")]
+// WASI only: the browser build (`web/`, wasm32-unknown-unknown) links the core without the
+// waPC exports and the policy's allocator.
+#[cfg(all(target_arch = "wasm32", target_os = "wasi"))]
 mod kubewarden;
 
 pub use config::{Config, ConfigError, InjectorConfig, MeshConfig, ProxyConfig};

@@ -471,6 +471,24 @@ pub fn check_deployment(deployment: &Value, services: Option<&[Value]>) -> Vec<F
     workload_template(deployment, &DEPLOYMENT).check(services.as_deref(), &AppRule::Template)
 }
 
+/// Findings of [`check_bundle`] as the records of `kube-inject check --output-format json`:
+/// each finding's fields plus `document`, the index of the document it was found in.
+pub fn bundle_records(findings: &[(usize, Finding)]) -> Value {
+    let records = findings
+        .iter()
+        .map(|(document, finding)| {
+            let mut record = Map::new();
+            record.insert("document".into(), Value::from(*document));
+            // A finding is strings and a unit enum: it always serializes to an object.
+            if let Ok(Value::Object(fields)) = serde_json::to_value(finding) {
+                record.extend(fields);
+            }
+            Value::Object(record)
+        })
+        .collect();
+    Value::Array(records)
+}
+
 /// Checks a manifest bundle, as `kube-inject` reads it: `(document index, object)` pairs.
 ///
 /// Services get [`check_service`]. Workloads (the kinds `kube-inject` injects: Deployment,

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError};
+use crate::injector::Injector;
 use crate::requirements::Protocols;
 
 /// What the policy does with a broken pod spec requirement.
@@ -164,6 +165,28 @@ impl PolicySettings {
             requirements,
             protocols,
         })
+    }
+}
+
+impl PolicySettings {
+    /// Parses settings as a host hands them over: `null` (no settings given) means `{}`. The
+    /// message names the bad field.
+    pub fn from_payload(settings: &Value) -> Result<Self, String> {
+        let empty = Value::Object(Default::default());
+        let settings = if settings.is_null() { &empty } else { settings };
+        Self::from_value(settings).map_err(|e| e.to_string())
+    }
+
+    /// What a policy's `validate_settings` answers: the settings parse, and their template
+    /// compiles and injects a sample pod, so no admission can be the first to find it broken.
+    pub fn validate(settings: &Value) -> Result<Self, String> {
+        let settings = Self::from_payload(settings)?;
+        let injector = Injector::new(settings.config.clone())
+            .map_err(|e| format!("settings: field `template`: {e}"))?;
+        injector.check().map_err(|e| {
+            format!("settings: field `template`: the template cannot inject a sample pod: {e}")
+        })?;
+        Ok(settings)
     }
 }
 

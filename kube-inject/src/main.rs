@@ -19,7 +19,6 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use serde_json::Value;
 use sidecar_injector::Injector;
 use sidecar_injector::manifest::{self, Manifest};
 use sidecar_injector::requirements::{self, Protocols};
@@ -118,18 +117,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
             .map(|(document, finding)| format!("document {document}: {finding}\n"))
             .collect::<String>(),
         Format::Json => {
-            let records = findings
-                .iter()
-                .map(|(document, finding)| {
-                    let mut record = serde_json::Map::new();
-                    record.insert("document".into(), Value::from(*document));
-                    if let Value::Object(fields) = serde_json::to_value(finding)? {
-                        record.extend(fields);
-                    }
-                    Ok(Value::Object(record))
-                })
-                .collect::<Result<Vec<_>, serde_json::Error>>()?;
-            serde_json::to_string_pretty(&records)? + "\n"
+            serde_json::to_string_pretty(&requirements::bundle_records(&findings))? + "\n"
         }
     };
     output::write_output(None, &text)?;

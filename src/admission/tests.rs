@@ -401,3 +401,42 @@ fn a_pod_the_rules_skip_is_accepted_without_compiling_the_template() {
     };
     assert!(message.contains("settings: field `template`"), "{message}");
 }
+
+#[test]
+fn an_object_cluster_answers_from_its_objects_by_kind_and_namespace() {
+    let service = |name: &str, namespace: Option<&str>| {
+        let mut s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}});
+        if let Some(ns) = namespace {
+            s["metadata"]["namespace"] = json!(ns);
+        }
+        s
+    };
+    let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "istio", "namespace": "istio-system"}, "data": {"mesh": "{}"}});
+    let cluster = ObjectCluster::new([
+        service("a", None),
+        json!({"apiVersion": "v1", "kind": "List",
+               "items": [service("b", Some("default")), service("c", Some("other")), config_map.clone()]}),
+        json!({"kind": "Deployment", "metadata": {"name": "a"}}),
+        json!({"kind": "ServiceList", "items": [service("d", Some("other"))]}),
+    ]);
+    let names = |ns: &str| -> Vec<String> {
+        cluster
+            .services(ns)
+            .unwrap()
+            .iter()
+            .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names("default"), ["a", "b"]);
+    assert_eq!(names("other"), ["c", "d"]);
+    assert!(names("nowhere").is_empty());
+    let found = cluster
+        .config_map(&"istio-system/istio".parse().unwrap())
+        .unwrap();
+    assert_eq!(found, config_map);
+    let missing = cluster
+        .config_map(&"istio-system/istio-sidecar-injector".parse().unwrap())
+        .unwrap_err();
+    assert_eq!(missing, r#"configmaps "istio-sidecar-injector" not found"#);
+}
