@@ -6,7 +6,7 @@ WASM_TARGET := wasm32-wasip1
 # `make test` builds them with the whole workspace's features, the set `cargo test --workspace`
 # resolves, so wasmtime and cranelift are compiled once instead of once per feature set.
 HOST_TOOLS_BUILD ?= cargo build --quiet -p host-tests --bins
-HOST_TOOLS := target/debug
+HOST_TOOLS := $(or $(CARGO_TARGET_DIR),target)/debug
 
 .PHONY: all
 all: annotated-policy.wasm kube-inject
@@ -32,9 +32,9 @@ run: policy.wasm
 
 # The JS face (web/): the core built for browsers, and wasm-bindgen's ES module around it, in
 # web/www/pkg beside the playground page. The wasm-bindgen command must be the version of the
-# crate in Cargo.lock; it is installed under target/tools (without --locked: the registry may
-# lack a crate its own lock file pins).
-WASM_BINDGEN_VERSION := $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock)
+# crate in Cargo.lock; it is installed under target/tools, again whenever Cargo.lock changes
+# (without --locked: the registry may lack a crate its own lock file pins).
+WASM_BINDGEN_VERSION = $(or $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock),$(error no wasm-bindgen version in Cargo.lock))
 WASM_BINDGEN := target/tools/bin/wasm-bindgen
 WEB_SOURCES := $(SOURCE_FILES) $(shell find web/src -type f)
 
@@ -52,10 +52,13 @@ web/www/pkg/sidecar_injector_web.js: $(WEB_SOURCES) web/Cargo.toml Cargo.toml Ca
 web: web/www/pkg/sidecar_injector_web.js
 
 # The built module under Node's test runner, against kube-inject's golden corpus and the
-# policy's host-tests fixtures.
+# policy's host-tests fixtures; and the playground page clicked in Chromium, when there is one.
+web/node_modules/.package-lock.json: web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --silent
+
 .PHONY: web-test
-web-test: web
-	cd web && npm ci --no-audit --no-fund --silent && npm test --silent
+web-test: web web/node_modules/.package-lock.json
+	cd web && npm test --silent
 
 # The playground page, on http://localhost:8080/.
 .PHONY: serve-web

@@ -12,7 +12,7 @@ use crate::config::{Config, InjectorConfig, MeshConfig};
 use crate::injector::{self, Injector, Outcome};
 use crate::requirements;
 use crate::settings::{
-    ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode,
+    ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode, embedded_injector,
 };
 
 /// What the policy answers.
@@ -72,35 +72,23 @@ impl Cluster for NoCluster {
 }
 
 /// A cluster seen through a fixed set of objects, say the Services and ConfigMaps of a manifest:
-/// for trying the policy where no API server answers (the JS face). An object without a
-/// namespace is in `default`, as `kubectl apply` would put it.
+/// for trying the policy where no API server answers (the JS face).
+///
+/// `List` documents are opened as `kube-inject check` opens them. An object that names no
+/// namespace is in whichever namespace is asked about, as a manifest applied with `-n` would be.
 #[derive(Debug, Clone, Default)]
 pub struct ObjectCluster {
     objects: Vec<Value>,
 }
 
 impl ObjectCluster {
-    /// The cluster holding `objects`. Lists (`List`, and the API's typed lists such as
-    /// `ServiceList`) are opened; other kinds are kept but never asked for.
-    pub fn new(objects: impl IntoIterator<Item = Value>) -> Self {
-        let mut flat = Vec::new();
-        for object in objects {
-            let is_list = object
-                .get("kind")
-                .and_then(Value::as_str)
-                .is_some_and(|kind| kind.ends_with("List"));
-            match (is_list, object) {
-                (true, Value::Object(mut list))
-                    if list.get("items").is_some_and(Value::is_array) =>
-                {
-                    if let Some(Value::Array(items)) = list.remove("items") {
-                        flat.extend(items);
-                    }
-                }
-                (_, other) => flat.push(other),
-            }
-        }
-        Self { objects: flat }
+    /// The cluster holding a manifest's documents, as [`crate::manifest::objects`] reads them.
+    pub fn new(documents: &[(usize, Value)]) -> Self {
+        let objects = requirements::flatten(documents)
+            .into_iter()
+            .map(|(_, object)| object.clone())
+            .collect();
+        Self { objects }
     }
 
     fn of_kind<'a>(&'a self, kind: &'a str, namespace: &'a str) -> impl Iterator<Item = &'a Value> {
@@ -109,8 +97,8 @@ impl ObjectCluster {
                 && object
                     .pointer("/metadata/namespace")
                     .and_then(Value::as_str)
-                    .unwrap_or("default")
-                    == namespace
+                    .filter(|ns| !ns.is_empty())
+                    .is_none_or(|ns| ns == namespace)
         })
     }
 }
@@ -127,6 +115,7 @@ impl Cluster for ObjectCluster {
                     == Some(config_map.name.as_str())
             })
             .cloned()
+            // The API server's own words for a missing object.
             .ok_or_else(|| format!("configmaps \"{}\" not found", config_map.name))
     }
 }
@@ -300,15 +289,12 @@ fn injector_for(
     cluster: &dyn Cluster,
 ) -> Result<(Injector, Vec<String>), String> {
     let Some(maps) = settings.config_maps.clone() else {
-        let injector = Injector::new(settings.config)
-            .map_err(|e| format!("settings: field `template`: {e}"))?;
-        return Ok((injector, Vec::new()));
+        return Ok((embedded_injector(settings.config)?, Vec::new()));
     };
     match config_from_cluster(&maps, cluster) {
         Ok(injector) => Ok((injector, Vec::new())),
         Err(problem) if maps.on_error == OnConfigMapError::Embedded => {
-            let injector = Injector::new(settings.config)
-                .map_err(|e| format!("settings: field `template`: {e}"))?;
+            let injector = embedded_injector(settings.config)?;
             Ok((
                 injector,
                 vec![format!(

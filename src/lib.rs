@@ -11,7 +11,7 @@
 //! | `object` | removing keys from JSON objects in order, with or without `preserve_order` |
 //! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
 //! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod |
-//! | `kubewarden` | the waPC face (wasm32-wasip1 only): registrations and payload mapping |
+//! | `kubewarden` | the waPC face (WASI builds only): registrations and payload mapping |
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
 //! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
 //! | [`selector`] | label selectors for the never/always-inject lists |

@@ -737,7 +737,7 @@ fn deployment_of(pod: &Value) -> Option<String> {
 }
 
 /// Flattens `List` documents into their items, keeping the List's index and the document order.
-fn flatten(objects: &[(usize, Value)]) -> Vec<(usize, &Value)> {
+pub(crate) fn flatten(objects: &[(usize, Value)]) -> Vec<(usize, &Value)> {
     let mut out = Vec::new();
     // An explicit stack rather than recursion: a deeply nested List cannot overflow it.
     let mut stack: Vec<(usize, &Value)> = objects
@@ -1751,6 +1751,25 @@ mod tests {
                 .collect::<Vec<_>>(),
             [(4, Requirement::ServiceAssociation)]
         );
+    }
+
+    #[test]
+    fn bundle_records_are_each_finding_with_its_document_index() {
+        let finding = Finding {
+            object: "Service default/sleep".into(),
+            field: "spec.ports[0].name".into(),
+            requirement: Requirement::NamedPorts,
+            message: "unnamed".into(),
+            fix: "name it".into(),
+        };
+        let records = bundle_records(&[(3, finding.clone()), (5, finding)]);
+        let expected = json!({"document": 3, "object": "Service default/sleep",
+            "field": "spec.ports[0].name", "requirement": "namedPorts",
+            "message": "unnamed", "fix": "name it"});
+        assert_eq!(records[0], expected);
+        assert_eq!(records[1]["document"], 5);
+        assert_eq!(records.as_array().map(Vec::len), Some(2));
+        assert_eq!(bundle_records(&[]), json!([]));
     }
 
     #[test]

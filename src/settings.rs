@@ -166,9 +166,7 @@ impl PolicySettings {
             protocols,
         })
     }
-}
 
-impl PolicySettings {
     /// Parses settings as a host hands them over: `null` (no settings given) means `{}`. The
     /// message names the bad field.
     pub fn from_payload(settings: &Value) -> Result<Self, String> {
@@ -181,13 +179,20 @@ impl PolicySettings {
     /// compiles and injects a sample pod, so no admission can be the first to find it broken.
     pub fn validate(settings: &Value) -> Result<Self, String> {
         let settings = Self::from_payload(settings)?;
-        let injector = Injector::new(settings.config.clone())
-            .map_err(|e| format!("settings: field `template`: {e}"))?;
-        injector.check().map_err(|e| {
-            format!("settings: field `template`: the template cannot inject a sample pod: {e}")
-        })?;
+        embedded_injector(settings.config.clone())?
+            .check()
+            .map_err(|e| {
+                format!("settings: field `template`: the template cannot inject a sample pod: {e}")
+            })?;
         Ok(settings)
     }
+}
+
+/// The injector of the config embedded in the settings (not of any ConfigMap they name); the
+/// message names the field, as `validate_settings` does. Takes the config by value: admissions
+/// build one injector each and need no copy.
+pub fn embedded_injector(config: Config) -> Result<Injector, String> {
+    Injector::new(config).map_err(|e| format!("settings: field `template`: {e}"))
 }
 
 fn config_map_ref(value: &Value) -> Result<ConfigMapRef, String> {
@@ -246,5 +251,30 @@ mod tests {
                 .to_string();
             assert!(err.contains(&format!("`{field}`")), "{err}");
         }
+    }
+
+    #[test]
+    fn a_missing_payload_is_the_empty_object() {
+        let s = PolicySettings::from_payload(&Value::Null).unwrap();
+        assert_eq!(s.requirements, RequirementsMode::Warn);
+        assert!(s.config_maps.is_none());
+        let e = PolicySettings::from_payload(&json!({"policy": "sometimes"})).unwrap_err();
+        assert!(e.starts_with("settings: field `policy`"), "{e}");
+        let e = PolicySettings::from_payload(&json!([1])).unwrap_err();
+        assert!(e.contains("settings must be an object"), "{e}");
+    }
+
+    #[test]
+    fn validation_compiles_the_template_and_injects_a_sample_pod() {
+        assert!(PolicySettings::validate(&json!({})).is_ok());
+        let e = PolicySettings::validate(&json!({"template": "{{ ProxyConfig"})).unwrap_err();
+        assert!(e.starts_with("settings: field `template`: "), "{e}");
+        // Compiles, but renders a container without a name: no admission may find that first.
+        let e = PolicySettings::validate(&json!({"template": "containers:\n- image: x\n"}))
+            .unwrap_err();
+        assert!(
+            e.starts_with("settings: field `template`: the template cannot inject a sample pod: "),
+            "{e}"
+        );
     }
 }

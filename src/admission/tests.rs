@@ -413,13 +413,18 @@ fn an_object_cluster_answers_from_its_objects_by_kind_and_namespace() {
     };
     let config_map = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "istio", "namespace": "istio-system"}, "data": {"mesh": "{}"}});
-    let cluster = ObjectCluster::new([
-        service("a", None),
-        json!({"apiVersion": "v1", "kind": "List",
-               "items": [service("b", Some("default")), service("c", Some("other")), config_map.clone()]}),
-        json!({"kind": "Deployment", "metadata": {"name": "a"}}),
-        json!({"kind": "ServiceList", "items": [service("d", Some("other"))]}),
-    ]);
+    let documents = [
+        service("anywhere", None),
+        json!({"apiVersion": "v1", "kind": "List", "items": [
+            service("b", Some("default")),
+            {"kind": "List", "items": [service("c", Some("other"))]},
+            config_map.clone(),
+        ]}),
+        json!({"kind": "Deployment", "metadata": {"name": "b", "namespace": "default"}}),
+        service("blank", Some("")),
+    ];
+    let documents: Vec<(usize, Value)> = documents.into_iter().enumerate().collect();
+    let cluster = ObjectCluster::new(&documents);
     let names = |ns: &str| -> Vec<String> {
         cluster
             .services(ns)
@@ -428,9 +433,9 @@ fn an_object_cluster_answers_from_its_objects_by_kind_and_namespace() {
             .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(names("default"), ["a", "b"]);
-    assert_eq!(names("other"), ["c", "d"]);
-    assert!(names("nowhere").is_empty());
+    assert_eq!(names("default"), ["anywhere", "b", "blank"]);
+    assert_eq!(names("other"), ["anywhere", "c", "blank"]);
+    assert_eq!(names("nowhere"), ["anywhere", "blank"]);
     let found = cluster
         .config_map(&"istio-system/istio".parse().unwrap())
         .unwrap();
@@ -439,4 +444,26 @@ fn an_object_cluster_answers_from_its_objects_by_kind_and_namespace() {
         .config_map(&"istio-system/istio-sidecar-injector".parse().unwrap())
         .unwrap_err();
     assert_eq!(missing, r#"configmaps "istio-sidecar-injector" not found"#);
+    assert!(
+        ObjectCluster::default()
+            .services("default")
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn an_unreadable_review_is_rejected_with_the_parser_message_and_no_uid() {
+    let error = serde_json::from_str::<Value>("{not json").unwrap_err();
+    let response = unreadable_review(&error);
+    assert_eq!(response["kind"], "AdmissionReview");
+    assert_eq!(response["response"]["uid"], "");
+    assert_eq!(response["response"]["allowed"], false);
+    assert_eq!(response["response"]["status"]["code"], 400);
+    let message = response["response"]["status"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("the AdmissionReview is not valid JSON: "),
+        "{message}"
+    );
+    assert!(message.contains("line 1"), "{message}");
 }

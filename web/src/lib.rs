@@ -5,16 +5,17 @@
 //! in the Kubewarden policy's shape (YAML or JSON), AdmissionReviews in JSON. What fails throws a
 //! JS `Error` whose message is the one `kube-inject` or the policy would give.
 //!
-//! Nothing here decides anything: every function is a thin mapping onto the core, so the page
-//! answers exactly as `kube-inject` and `policy.wasm` do.
+//! Nothing here decides anything: every function is a thin mapping onto the core that
+//! `kube-inject` and `policy.wasm` call, so their answers agree. Objects keep their keys' order
+//! here, as in `kube-inject`; the policy sorts them, so a patch may list its operations in
+//! another order for the same result.
 
 use serde_json::Value;
-use sidecar_injector::Injector;
 use sidecar_injector::admission::{self, ObjectCluster};
 use sidecar_injector::config::BUILTIN_TEMPLATE;
 use sidecar_injector::manifest::{self, Manifest, ManifestError};
 use sidecar_injector::requirements;
-use sidecar_injector::settings::PolicySettings;
+use sidecar_injector::settings::{PolicySettings, embedded_injector};
 use wasm_bindgen::prelude::*;
 
 /// A rewritten manifest: what `kube-inject` would print, and what it would say on stderr.
@@ -48,10 +49,19 @@ pub fn inject_manifest(
     settings: Option<String>,
 ) -> Result<ManifestResult, JsError> {
     let settings = parse_settings(settings.as_deref())?;
-    let injector = Injector::new(settings.config).map_err(|e| JsError::new(&e.to_string()))?;
-    Ok(manifest::inject(manifest, &injector)
-        .map_err(manifest_error)?
-        .into())
+    // Say so rather than inject with a config the user did not mean: there is no cluster here.
+    let ignored = settings.config_maps.as_ref().map(|maps| {
+        format!(
+            "the settings read the config from the ConfigMaps {} and {}, which a manifest \
+             injection here cannot reach: injected with the config embedded in the settings",
+            maps.injector, maps.mesh
+        )
+    });
+    let injector = embedded_injector(settings.config).map_err(|e| JsError::new(&e))?;
+    let mut result =
+        ManifestResult::from(manifest::inject(manifest, &injector).map_err(manifest_error)?);
+    result.warnings.extend(ignored);
+    Ok(result)
 }
 
 /// Removes the sidecar from every pod template of `manifest`, as `kube-inject uninject` does.
@@ -83,11 +93,11 @@ pub fn review_admission(
     settings: Option<String>,
     cluster: Option<String>,
 ) -> Result<String, JsError> {
-    let objects = match cluster.as_deref() {
+    let documents = match cluster.as_deref() {
         Some(text) => manifest::objects(text).map_err(manifest_error)?,
         None => Vec::new(),
     };
-    let cluster = ObjectCluster::new(objects.into_iter().map(|(_, object)| object));
+    let cluster = ObjectCluster::new(&documents);
     let settings =
         settings_value(settings.as_deref()).and_then(|v| PolicySettings::from_payload(&v));
     let response = match serde_json::from_str::<Value>(review) {

@@ -63,12 +63,31 @@ test("settings in the policy's shape change the injection: policy disabled", () 
   assert.ok(result.warnings.length > 0);
 });
 
+test("settings that read ConfigMaps make manifest injection say it used the embedded config", () => {
+  const result = web.injectManifest(read("samples/sleep/sleep.yaml"), "configMaps: {}");
+  assert.equal(result.changed, true);
+  assert.ok(result.warnings.some((w) => w.includes("istio-system/istio-sidecar-injector")), result.warnings.join("\n"));
+  assert.ok(!web.injectManifest(read("samples/sleep/sleep.yaml")).warnings.some((w) => w.includes("ConfigMaps")));
+});
+
+test("a manifest's Services stand for the cluster, wherever they are applied", () => {
+  const review = read("samples/sleep/admission-review.json");
+  const alone = JSON.parse(web.reviewAdmission(review)).response;
+  assert.ok(alone.warnings.some((w) => w.includes("no Service in namespace default selects this pod")), alone.warnings);
+  // sleep.yaml's Service names no namespace and its port is named `http`: nothing to warn of.
+  const withApp = JSON.parse(web.reviewAdmission(review, undefined, read("samples/sleep/sleep.yaml"))).response;
+  assert.equal(withApp.allowed, true);
+  assert.deepEqual(withApp.warnings ?? [], []);
+  assert.equal(withApp.patch, alone.patch);
+  assert.throws(() => web.reviewAdmission(review, undefined, "a: [unclosed"), /YAML/i);
+});
+
 test("errors are thrown as JS errors with the core's message", () => {
   assert.throws(() => web.injectManifest("a: [unclosed"), (e) => e instanceof Error && /YAML/i.test(e.message));
   assert.throws(() => web.injectManifest(read("samples/sleep/sleep.yaml"), "policy: sometimes"),
     /policy must be `enabled` or `disabled`/);
   assert.throws(() => web.injectManifest(read("samples/sleep/sleep.yaml"), "template: '{{ ProxyConfig'"),
-    (e) => e instanceof Error && /template/i.test(e.message));
+    (e) => e instanceof Error && /settings: field `template`/.test(e.message));
 });
 
 test("the requirements check finds what kube-inject check finds", () => {

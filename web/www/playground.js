@@ -70,6 +70,9 @@ $("validate").onclick = () =>
     const message = validateSettings($("settings").value);
     show("", [message ?? "The policy would accept these settings."]);
   });
+$("reuse").onclick = () => {
+  if ($("output").textContent) $("manifest").value = $("output").textContent;
+};
 $("template").onclick = () => {
   $("settings").value = `template: |\n${builtinTemplate().replace(/^(?=.)/gm, "  ")}`;
   show("", ["The built-in template is in the settings: edit it, then Inject."]);
