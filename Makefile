@@ -1,12 +1,14 @@
 # Kubewarden's conventional targets (policies/Makefile.rust), without needing kwctl to build.
 SOURCE_FILES := $(shell find src -type f)
 WASM_TARGET := wasm32-wasip1
+# Where cargo writes, as cargo itself decides it.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 # How the host tools (preinit-policy, annotate-policy, run-policy) are built before they run.
 # `make test` builds them with the whole workspace's features, the set `cargo test --workspace`
 # resolves, so wasmtime and cranelift are compiled once instead of once per feature set.
 HOST_TOOLS_BUILD ?= cargo build --quiet -p host-tests --bins
-HOST_TOOLS := $(or $(CARGO_TARGET_DIR),target)/debug
+HOST_TOOLS := $(TARGET_DIR)/debug
 
 .PHONY: all
 all: annotated-policy.wasm kube-inject
@@ -17,7 +19,7 @@ policy.wasm: $(SOURCE_FILES) Cargo.toml Cargo.lock host-tests/src/preinit.rs
 	rustup target add $(WASM_TARGET) >/dev/null 2>&1 || true
 	cargo build --target=$(WASM_TARGET) --release -p sidecar-injector -p passthrough
 	$(HOST_TOOLS_BUILD)
-	$(HOST_TOOLS)/preinit-policy target/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
+	$(HOST_TOOLS)/preinit-policy $(TARGET_DIR)/$(WASM_TARGET)/release/sidecar_injector.wasm policy.wasm
 
 # Writes the io.kubewarden.metadata custom section itself (what `kwctl annotate` does).
 annotated-policy.wasm: policy.wasm metadata.yml README.md
@@ -32,21 +34,21 @@ run: policy.wasm
 
 # The JS face (web/): the core built for browsers, and wasm-bindgen's ES module around it, in
 # web/www/pkg beside the playground page. The wasm-bindgen command must be the version of the
-# crate in Cargo.lock; it is installed under target/tools, again whenever Cargo.lock changes
+# crate in Cargo.lock; it is installed under $(TARGET_DIR)/tools, again whenever Cargo.lock changes
 # (without --locked: the registry may lack a crate its own lock file pins).
 WASM_BINDGEN_VERSION = $(or $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;}' Cargo.lock),$(error no wasm-bindgen version in Cargo.lock))
-WASM_BINDGEN := target/tools/bin/wasm-bindgen
+WASM_BINDGEN := $(TARGET_DIR)/tools/bin/wasm-bindgen
 WEB_SOURCES := $(SOURCE_FILES) $(shell find web/src -type f)
 
 $(WASM_BINDGEN): Cargo.lock
-	cargo install --quiet --root target/tools wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+	cargo install --quiet --root $(TARGET_DIR)/tools wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 	touch $@
 
 web/www/pkg/sidecar_injector_web.js: $(WEB_SOURCES) web/Cargo.toml Cargo.toml Cargo.lock $(WASM_BINDGEN)
 	rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || true
 	cargo build --target=wasm32-unknown-unknown --profile web -p sidecar-injector-web
 	$(WASM_BINDGEN) --target web --remove-name-section --remove-producers-section --out-dir web/www/pkg \
-		target/wasm32-unknown-unknown/web/sidecar_injector_web.wasm
+		$(TARGET_DIR)/wasm32-unknown-unknown/web/sidecar_injector_web.wasm
 
 .PHONY: web
 web: web/www/pkg/sidecar_injector_web.js
