@@ -1,10 +1,12 @@
 //! The injection pipeline every face calls: decide, strip, render, merge, record.
 //!
 //! Reads top to bottom like Istio's `injectPod` (pkg/kube/inject/webhook.go): decision →
-//! strip the previous injection → render the template for the stripped pod → merge → status.
+//! annotation checks (Istio's `RunTemplate` starts with them) → strip the previous injection →
+//! render the template for the stripped pod → merge → status.
 
 use serde_json::Value;
 
+use crate::annotations::{self, InvalidAnnotations};
 use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
 use crate::inject::{self, InjectError, InjectionStatus};
@@ -38,6 +40,9 @@ pub enum Outcome {
 /// Why injection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InjectionError {
+    /// Annotations of the pod hold values Istio refuses; every bad one is listed.
+    #[error(transparent)]
+    Annotations(#[from] InvalidAnnotations),
     /// The template could not be rendered for this pod.
     #[error(transparent)]
     Template(#[from] TemplateError),
@@ -100,6 +105,7 @@ impl Injector {
             return Ok(Outcome::Skipped(decision));
         }
         inject::spec_mut(pod)?;
+        annotations::validate(pod)?;
 
         let previous = inject::read_status(pod)?;
         let before = previous

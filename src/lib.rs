@@ -3,6 +3,7 @@
 //! | module | what it holds |
 //! |---|---|
 //! | [`admission`] | one admission: AdmissionRequest in, verdict out; AdmissionReview for plain webhooks |
+//! | [`annotations`] | the pod annotations Istio checks before injecting, a table name → validator |
 //! | [`config`] | the injector and mesh configuration (Istio's two ConfigMaps) with defaults |
 //! | [`decision`] | whether a pod gets a sidecar, and why |
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
@@ -18,6 +19,7 @@
 //! | `shared` | handles to values shared process-wide, read-only for the built-in defaults |
 
 pub mod admission;
+pub mod annotations;
 pub mod config;
 pub mod decision;
 pub mod duration;

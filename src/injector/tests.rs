@@ -271,3 +271,57 @@ proptest! {
         prop_assert_eq!(back, pod);
     }
 }
+
+#[test]
+fn bad_annotations_are_an_error_naming_each_one() {
+    let mut pod = sleep_pod();
+    pod["metadata"]["annotations"] = json!({
+        "traffic.sidecar.istio.io/includeOutboundIPRanges": "bad",
+        "traffic.sidecar.istio.io/excludeInboundPorts": "http",
+    });
+    let before = pod.clone();
+    let err = builtin().inject(&mut pod, Some("default")).unwrap_err();
+    let InjectionError::Annotations(invalid) = &err else {
+        panic!("not an annotation error: {err:?}");
+    };
+    assert_eq!(invalid.0.len(), 2);
+    assert_eq!(
+        err.to_string(),
+        "invalid value 'bad' for annotation 'traffic.sidecar.istio.io/includeOutboundIPRanges': \
+         includeIPRanges invalid: failed parsing cidr 'bad': no '/'; \
+         invalid value 'http' for annotation 'traffic.sidecar.istio.io/excludeInboundPorts': \
+         excludeInboundPorts invalid: failed parsing port 'http': expected an integer from 0 to 65535"
+    );
+    // Checked before anything is stripped or rendered.
+    assert_eq!(pod, before);
+}
+
+#[test]
+fn bad_annotations_do_not_matter_when_the_pod_is_skipped() {
+    let mut pod = sleep_pod();
+    pod["metadata"]["annotations"] = json!({
+        "sidecar.istio.io/inject": "false",
+        "sidecar.istio.io/interceptionMode": "bogus",
+    });
+    let outcome = builtin().inject(&mut pod, Some("default")).unwrap();
+    assert!(matches!(outcome, Outcome::Skipped(_)), "{outcome:?}");
+}
+
+#[test]
+fn good_annotations_reach_the_sidecar() {
+    let mut pod = sleep_pod();
+    pod["metadata"]["annotations"] = json!({
+        "sidecar.istio.io/interceptionMode": "TPROXY",
+        "traffic.sidecar.istio.io/excludeOutboundIPRanges": "10.96.0.0/12",
+    });
+    builtin().inject(&mut pod, Some("default")).unwrap();
+    let args = &pod["spec"]["initContainers"][0]["args"];
+    assert!(
+        args.as_array().unwrap().contains(&json!("TPROXY")),
+        "{args}"
+    );
+    assert!(
+        args.as_array().unwrap().contains(&json!("10.96.0.0/12")),
+        "{args}"
+    );
+}
