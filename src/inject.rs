@@ -297,22 +297,45 @@ pub fn uninject(pod: &mut Value) -> Result<Uninjection, InjectError> {
     Ok(Uninjection::WellKnownNames(status))
 }
 
-/// Drops the status annotation, and `annotations`/`metadata` if that leaves them empty.
-fn remove_status_annotation(pod: &mut Value) {
-    let Some(metadata) = pod.get_mut("metadata").and_then(Value::as_object_mut) else {
-        return;
-    };
+/// Whether the pod carries a status annotation (readable or not).
+pub fn has_status(pod: &Value) -> bool {
+    pod.get("metadata")
+        .and_then(|meta| meta.get("annotations"))
+        .and_then(|a| a.get(STATUS_ANNOTATION))
+        .is_some()
+}
+
+/// Removes the status annotation from `object`'s metadata and returns it, dropping
+/// `annotations`/`metadata` if that leaves them empty. For status written where another tool puts
+/// it (istioctl: a CronJob's `spec.jobTemplate`), to be [`put_status`] on the pod template.
+pub fn take_status(object: &mut Value) -> Option<Value> {
+    remove_status_annotation(object)
+}
+
+/// Writes `status`, a status annotation's value as found elsewhere, on the pod.
+pub fn put_status(pod: &mut Value, status: Value) -> Result<(), InjectError> {
+    annotations_mut(pod)?.insert(STATUS_ANNOTATION.to_string(), status);
+    Ok(())
+}
+
+/// Drops the status annotation, and `annotations`/`metadata` if that leaves them empty; returns
+/// the annotation's value.
+fn remove_status_annotation(pod: &mut Value) -> Option<Value> {
+    let metadata = pod.get_mut("metadata").and_then(Value::as_object_mut)?;
+    let mut removed = None;
     if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
-        remove_key(annotations, STATUS_ANNOTATION);
-        if annotations.is_empty() {
+        removed = remove_key(annotations, STATUS_ANNOTATION);
+        if removed.is_some() && annotations.is_empty() {
             remove_key(metadata, "annotations");
         }
     }
-    if metadata.is_empty()
+    if removed.is_some()
+        && metadata.is_empty()
         && let Some(pod) = pod.as_object_mut()
     {
         remove_key(pod, "metadata");
     }
+    removed
 }
 
 fn entry_name(item: &Value) -> Option<&str> {

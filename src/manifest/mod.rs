@@ -7,7 +7,7 @@
 //! - The input is split *textually* on document markers, so a document that is not changed is
 //!   written back byte for byte, comments included.
 //! - Each document is parsed into a `serde_json::Value` (key order kept); its `kind` and
-//!   `apiVersion` say where its pods are. A kind registered for another `apiVersion`, and any
+//!   `apiVersion` say where its pods are. A kind at an `apiVersion` not in the table, and any
 //!   other kind, passes through unchanged.
 //! - The caller's operation runs on every pod or pod template ([`process`]); [`inject`] and
 //!   [`uninject`] are the two operations the CLI uses, [`objects`] feeds the requirement checks.
@@ -25,9 +25,19 @@
 //!   output splits it into the same documents.
 //! - A changed document keeps its key order and its leading comment lines; Istio re-marshals the
 //!   typed object (keys sorted, comments lost, `creationTimestamp: null`, `status: {}` added).
-//! - A document whose `kind` is injectable but whose `apiVersion` is not the registered one (e.g. an
-//!   `extensions/v1beta1` Deployment) gets a warning; Istio passes it through silently
-//!   (istio/istio#6731 was the same surprise for `kind: Pod`).
+//! - The workload `apiVersion`s Kubernetes no longer serves (`extensions/v1beta1`,
+//!   `apps/v1beta1`, `apps/v1beta2`; CronJobs in `batch/v2alpha1`, `batch/v1beta1`) are handled
+//!   like the current ones, with a warning naming the `apiVersion` to move to. Istio master
+//!   registers only the current ones and passes the others through; Istio 0.5–1.0 registered
+//!   only some (`extensions/v1beta1` Deployment, DaemonSet and ReplicaSet, `apps/v1beta1`
+//!   StatefulSet, `batch/v2alpha1` CronJob).
+//! - A document whose `kind` is injectable but whose `apiVersion` is in neither list gets a
+//!   warning; Istio passes it through silently (istio/istio#6731 was the same surprise for
+//!   `kind: Pod`).
+//! - A CronJob's status annotation is written on its pod template, like every other kind's;
+//!   `istioctl` writes it on `spec.jobTemplate.metadata`. Both places are read: a status found
+//!   on the job template (and none on the pod template) is moved to the pod template before the
+//!   operation, so re-injecting or uninjecting istioctl's output works on what it injected.
 //! - A document with only comments is written back unchanged; Istio fails on it (no `kind`).
 //! - Documents are read as YAML 1.2 (`yes`, `on` are strings), as `serde_yaml` does; kubectl reads
 //!   YAML 1.1. The writer quotes every string YAML 1.1 would read as something else, so what is
@@ -64,20 +74,65 @@ pub struct Kind {
     pub kind: &'static str,
     /// Where its pods are.
     pub pods: PodsAt,
+    /// For an `apiVersion` Kubernetes no longer serves: the one to move to. Manifests of the
+    /// seed's era use these, and their pod template sits where it always did.
+    pub superseded: Option<Superseded>,
+    /// The object whose `metadata` `istioctl kube-inject` writes the status annotation on, when
+    /// that is not the pod template (a CronJob's `spec.jobTemplate`).
+    pub istio_status_on: Option<&'static [&'static str]>,
+}
+
+/// The current `apiVersion` of a kind registered for an old one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Superseded {
+    /// The `apiVersion` to move to.
+    pub by: &'static str,
+    /// The Kubernetes release that stopped serving the old one.
+    pub removed_in: &'static str,
 }
 
 const SPEC_TEMPLATE: PodsAt = PodsAt::Template(&["spec", "template"]);
+const JOB_TEMPLATE: PodsAt = PodsAt::Template(&["spec", "jobTemplate", "spec", "template"]);
 
 const fn kind(api_version: &'static str, kind: &'static str, pods: PodsAt) -> Kind {
     Kind {
         api_version,
         kind,
         pods,
+        superseded: None,
+        istio_status_on: None,
     }
 }
 
+/// A CronJob keeps its pods in its job template, and istioctl writes the status on that.
+const fn cron_job(api_version: &'static str) -> Kind {
+    Kind {
+        istio_status_on: Some(&["spec", "jobTemplate"]),
+        ..kind(api_version, "CronJob", JOB_TEMPLATE)
+    }
+}
+
+/// `kind` at an `apiVersion` Kubernetes stopped serving in `removed_in`; `by` replaces it.
+const fn old(kind: Kind, by: &'static str, removed_in: &'static str) -> Kind {
+    Kind {
+        superseded: Some(Superseded { by, removed_in }),
+        ..kind
+    }
+}
+
+/// A workload at a beta `apiVersion` of `extensions` or `apps`, which Kubernetes 1.16 stopped
+/// serving.
+const fn apps_beta(api_version: &'static str, kind_name: &'static str) -> Kind {
+    old(
+        kind(api_version, kind_name, SPEC_TEMPLATE),
+        "apps/v1",
+        "1.16",
+    )
+}
+
 /// The kinds `kube-inject` handles: Istio master's `injectScheme` (plus the legacy `v1`
-/// DeploymentConfig Istio registered from 0.6). Anything else passes through unchanged.
+/// DeploymentConfig Istio registered from 0.6), and the workload `apiVersion`s Kubernetes no
+/// longer serves, some of which Istio 0.5–1.0 registered. Anything else passes through unchanged.
 pub const KINDS: &[Kind] = &[
     kind("v1", "Pod", PodsAt::Object),
     kind("v1", "ReplicationController", SPEC_TEMPLATE),
@@ -87,13 +142,20 @@ pub const KINDS: &[Kind] = &[
     kind("apps/v1", "DaemonSet", SPEC_TEMPLATE),
     kind("apps/v1", "ReplicaSet", SPEC_TEMPLATE),
     kind("batch/v1", "Job", SPEC_TEMPLATE),
-    kind(
-        "batch/v1",
-        "CronJob",
-        PodsAt::Template(&["spec", "jobTemplate", "spec", "template"]),
-    ),
+    cron_job("batch/v1"),
     kind("apps.openshift.io/v1", "DeploymentConfig", SPEC_TEMPLATE),
     kind("v1", "DeploymentConfig", SPEC_TEMPLATE),
+    apps_beta("extensions/v1beta1", "Deployment"),
+    apps_beta("apps/v1beta1", "Deployment"),
+    apps_beta("apps/v1beta2", "Deployment"),
+    apps_beta("extensions/v1beta1", "DaemonSet"),
+    apps_beta("apps/v1beta2", "DaemonSet"),
+    apps_beta("extensions/v1beta1", "ReplicaSet"),
+    apps_beta("apps/v1beta2", "ReplicaSet"),
+    apps_beta("apps/v1beta1", "StatefulSet"),
+    apps_beta("apps/v1beta2", "StatefulSet"),
+    old(cron_job("batch/v2alpha1"), "batch/v1", "1.21"),
+    old(cron_job("batch/v1beta1"), "batch/v1", "1.25"),
 ];
 
 /// The table entry for `apiVersion` + `kind`, if that pair is handled.
@@ -443,7 +505,7 @@ where
     let Some(registered) = lookup(api_version, kind) else {
         let versions: Vec<&str> = KINDS
             .iter()
-            .filter(|k| k.kind == kind)
+            .filter(|k| k.kind == kind && k.superseded.is_none())
             .map(|k| k.api_version)
             .collect();
         if !versions.is_empty() {
@@ -459,6 +521,11 @@ where
         }
         return Ok(false);
     };
+    if let Some(Superseded { by, removed_in }) = registered.superseded {
+        warnings.push(format!(
+            "{workload}: apiVersion {api_version} is not served by Kubernetes {removed_in} and later; move to {by}"
+        ));
+    }
     let pod = match registered.pods {
         PodsAt::Items => {
             let prefix = workload.item.clone();
@@ -478,9 +545,20 @@ where
         PodsAt::Object => object,
         PodsAt::Template(path) => {
             workload.path = path.join(".");
-            match path.iter().try_fold(object, |v, key| v.get_mut(*key)) {
-                Some(pod @ Value::Object(_)) => pod,
-                _ => {
+            if !matches!(at_path(object, path), Some(Value::Object(_))) {
+                return Err(ManifestError::MissingTemplate {
+                    workload: Box::new(workload),
+                });
+            }
+            if let Some(holder) = registered.istio_status_on {
+                adopt_istio_status(object, holder, path).map_err(|source| ManifestError::Pod {
+                    workload: Box::new(workload.clone()),
+                    source: Box::new(source),
+                })?;
+            }
+            match at_path_mut(object, path) {
+                Some(pod) => pod,
+                None => {
                     return Err(ManifestError::MissingTemplate {
                         workload: Box::new(workload),
                     });
@@ -668,6 +746,35 @@ fn rewrite(value: &Value, index: usize) -> Result<String, ManifestError> {
     }
 }
 
+/// Moves the status annotation istioctl wrote on the object at `holder` onto the pod template
+/// at `template`, unless the pod template has one of its own: every operation then reads, strips
+/// and replaces (or removes) it where ours is. Whether the document changes is the operation's
+/// to say, so a pod it leaves alone is written back as it was read.
+fn adopt_istio_status(
+    object: &mut Value,
+    holder: &[&str],
+    template: &[&str],
+) -> Result<(), inject::InjectError> {
+    if at_path(object, template).is_some_and(inject::has_status) {
+        return Ok(());
+    }
+    let Some(status) = at_path_mut(object, holder).and_then(inject::take_status) else {
+        return Ok(());
+    };
+    match at_path_mut(object, template) {
+        Some(pod) => inject::put_status(pod, status),
+        None => Ok(()),
+    }
+}
+
+fn at_path_mut<'v>(value: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
+    path.iter().try_fold(value, |v, key| v.get_mut(*key))
+}
+
+fn at_path<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
+    path.iter().try_fold(value, |v, key| v.get(*key))
+}
+
 fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
     path.iter()
         .try_fold(value, |v, key| v.get(*key))
@@ -675,405 +782,4 @@ fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::{Config, InjectorConfig};
-    use serde_json::json;
-
-    const SLEEP: &str = include_str!("../../samples/sleep/sleep.yaml");
-
-    fn builtin() -> Injector {
-        Injector::new(Config::default()).unwrap()
-    }
-
-    /// The sleep sample's first document (comments and Service), as written.
-    fn manifest_service() -> &'static str {
-        &SLEEP[..SLEEP.find("---\n").unwrap()]
-    }
-
-    fn texts<'a>(chunks: &[Chunk<'a>]) -> Vec<&'a str> {
-        chunks.iter().map(|c| c.text).collect()
-    }
-
-    /// An operation that marks every pod it sees.
-    fn mark(pod: &mut Value, _: &Workload) -> Result<PodChange, std::convert::Infallible> {
-        pod["metadata"]["annotations"] = json!({"marked": "yes"});
-        Ok(PodChange {
-            changed: true,
-            warnings: vec!["marked".into()],
-        })
-    }
-
-    #[test]
-    fn split_drops_bare_markers_and_blank_documents() {
-        let chunks = split("---\na: 1\n---   \n\n---\nb: 2\n");
-        assert_eq!(texts(&chunks), ["a: 1\n", "b: 2\n"]);
-        assert_eq!(chunks[0].line, 2);
-        assert_eq!(chunks[1].line, 6);
-    }
-
-    #[test]
-    fn split_keeps_a_start_marker_with_content() {
-        let chunks = split("a: 1\n--- {b: 2}\n--- # note\nc: 3\n");
-        assert_eq!(
-            texts(&chunks),
-            ["a: 1\n", "--- {b: 2}\n", "--- # note\nc: 3\n"]
-        );
-    }
-
-    #[test]
-    fn split_ends_a_document_at_an_end_marker() {
-        let chunks = split("a: 1\n...\nb: 2\n");
-        assert_eq!(texts(&chunks), ["a: 1\n...\n", "b: 2\n"]);
-    }
-
-    #[test]
-    fn split_ignores_indented_and_longer_dashes() {
-        let chunks = split("a: |\n  ---\n----\nb: ---x\n");
-        assert_eq!(chunks.len(), 1);
-    }
-
-    #[test]
-    fn split_handles_crlf_and_missing_final_newline() {
-        let chunks = split("a: 1\r\n---\r\nb: 2");
-        assert_eq!(texts(&chunks), ["a: 1\r\n", "b: 2"]);
-    }
-
-    #[test]
-    fn documents_are_numbered_from_one_skipping_comment_only_ones() {
-        let manifest = process("# header\n---\nkind: A\n---\nkind: B\n", mark).unwrap();
-        let indexes: Vec<_> = manifest.documents.iter().map(|d| d.index).collect();
-        assert_eq!(indexes, [None, Some(1), Some(2)]);
-    }
-
-    #[test]
-    fn unregistered_documents_pass_through_byte_for_byte() {
-        let input = "# a comment\napiVersion: v1\nkind: ConfigMap   # odd spacing\ndata: {k: v}\n---\napiVersion: example.com/v1\nkind: Widget\n";
-        let manifest = process(input, mark).unwrap();
-        assert!(!manifest.changed());
-        assert_eq!(manifest.to_yaml(), input);
-    }
-
-    #[test]
-    fn a_deployment_on_another_api_version_passes_through_with_a_warning() {
-        let input = "apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {name: old}\nspec:\n  template:\n    spec: {containers: [{name: a}]}\n";
-        let manifest = process(input, mark).unwrap();
-        assert_eq!(manifest.to_yaml(), input);
-        let warnings: Vec<_> = manifest.warnings().collect();
-        assert_eq!(
-            warnings,
-            [
-                "document 1 (Deployment old): apiVersion extensions/v1beta1 is not injected (Deployment is injected as apps/v1); passed through unchanged"
-            ]
-        );
-    }
-
-    #[test]
-    fn every_registered_kind_reaches_its_pod() {
-        for k in KINDS.iter().filter(|k| k.pods != PodsAt::Items) {
-            let pod = json!({"metadata": {"labels": {"app": "x"}}, "spec": {"containers": [{"name": "a"}]}});
-            let mut object =
-                json!({"apiVersion": k.api_version, "kind": k.kind, "metadata": {"name": "w"}});
-            match k.pods {
-                PodsAt::Object => {
-                    object["spec"] = pod["spec"].clone();
-                }
-                PodsAt::Template(path) => {
-                    let pointer: String = path.iter().map(|p| format!("/{p}")).collect();
-                    let mut holder = json!({});
-                    let mut at = &mut holder;
-                    for key in path {
-                        at = at
-                            .as_object_mut()
-                            .unwrap()
-                            .entry(key.to_string())
-                            .or_insert(json!({}));
-                    }
-                    *at = pod.clone();
-                    object["spec"] = holder["spec"].clone();
-                    assert!(object.pointer(&pointer).is_some());
-                }
-                PodsAt::Items => unreachable!(),
-            }
-            let input = to_yaml(&object);
-            let mut seen = Vec::new();
-            let manifest = process(&input, |pod, w| {
-                seen.push(w.path.clone());
-                mark(pod, w)
-            })
-            .unwrap();
-            assert!(manifest.changed(), "{}/{}", k.api_version, k.kind);
-            assert!(
-                manifest.to_yaml().contains("marked: 'yes'"),
-                "{}",
-                manifest.to_yaml()
-            );
-            assert_eq!(seen.len(), 1);
-        }
-    }
-
-    #[test]
-    fn list_items_are_walked_and_named() {
-        let input = "apiVersion: v1\nkind: List\nitems:\n- apiVersion: apps/v1\n  kind: Deployment\n  metadata: {name: web}\n  spec:\n    template:\n      spec: {containers: [{name: a}]}\n- apiVersion: v1\n  kind: ConfigMap\n  metadata: {name: cfg}\n";
-        let manifest = process(input, mark).unwrap();
-        assert!(manifest.changed());
-        let warnings: Vec<_> = manifest.warnings().collect();
-        assert_eq!(
-            warnings,
-            ["document 1 (List items[0]: Deployment web): marked"]
-        );
-        let out: Value = serde_yaml::from_str(&manifest.to_yaml()).unwrap();
-        assert_eq!(
-            out["items"][0]["spec"]["template"]["metadata"]["annotations"]["marked"],
-            "yes"
-        );
-        assert_eq!(out["items"][1]["metadata"]["name"], "cfg");
-    }
-
-    #[test]
-    fn namespace_comes_from_the_object() {
-        let input = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a, namespace: kube-system}\nspec: {template: {spec: {containers: [{name: a}]}}}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: b}\nspec: {containers: [{name: b}]}\n";
-        let mut seen = Vec::new();
-        process(input, |pod, w| {
-            seen.push(w.namespace.clone());
-            mark(pod, w)
-        })
-        .unwrap();
-        assert_eq!(seen, [Some("kube-system".to_string()), None]);
-    }
-
-    #[test]
-    fn errors_name_the_document() {
-        let bad = "kind: A\n---\na: [\n";
-        let err = process(bad, mark).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                ManifestError::InvalidYaml {
-                    index: 2,
-                    line: 3,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
-        let source = std::error::Error::source(&err).unwrap().to_string();
-        assert!(source.contains("line 4"), "{source}");
-
-        let err = process("kind: A\n---\nmetadata: {}\n", mark).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "document 2 (from line 3): no `kind`; every Kubernetes object needs one, e.g. `kind: Deployment`"
-        );
-        let err = process("- a\n", mark).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "document 1 (from line 1) is a list, not a Kubernetes object"
-        );
-        let err = process("apiVersion: v1\nkind: List\nitems: [{a: 1}]\n", mark).unwrap_err();
-        assert!(err.to_string().contains(", items[0]: no `kind`"), "{err}");
-        let err = process(
-            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec: {}\n",
-            mark,
-        )
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "document 1 (Deployment x): spec.template is missing or not an object; a Deployment needs a pod template there"
-        );
-    }
-
-    #[test]
-    fn operation_errors_keep_their_cause() {
-        let config = Config {
-            injector: InjectorConfig {
-                template: "containers: [{name: x, image: '{{ Nope.nothing }}'}]".into(),
-                ..InjectorConfig::default()
-            },
-            ..Config::default()
-        };
-        let injector = Injector::new(config).unwrap();
-        let err = inject(SLEEP, &injector).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "document 2 (Deployment sleep): spec.template"
-        );
-        let cause = std::error::Error::source(&err).unwrap().to_string();
-        assert!(cause.contains("line 1, column"), "{cause}");
-    }
-
-    #[test]
-    fn inject_sleep_changes_only_the_deployment() {
-        let manifest = inject(SLEEP, &builtin()).unwrap();
-        let service = &manifest.documents[0];
-        assert!(!service.changed);
-        assert_eq!(service.output, service.original);
-        assert!(manifest.documents[1].changed);
-        let out = manifest.to_yaml();
-        assert!(out.starts_with(service.original), "{out}");
-        let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&out)
-            .map(|d| serde::Deserialize::deserialize(d).unwrap())
-            .collect();
-        let containers = &docs[1]["spec"]["template"]["spec"]["containers"];
-        assert_eq!(containers[1]["name"], "istio-proxy");
-    }
-
-    #[test]
-    fn inject_is_idempotent_on_its_output_byte_for_byte() {
-        let injector = builtin();
-        let once = inject(SLEEP, &injector).unwrap().to_yaml();
-        let twice = inject(&once, &injector).unwrap();
-        assert!(!twice.changed());
-        assert_eq!(twice.to_yaml(), once);
-    }
-
-    #[test]
-    fn uninject_restores_the_data() {
-        let injected = inject(SLEEP, &builtin()).unwrap().to_yaml();
-        let restored = uninject(&injected).unwrap().to_yaml();
-        assert_eq!(objects(&restored).unwrap(), objects(SLEEP).unwrap());
-        // The Service is untouched and the rewritten Deployment keeps its leading comment lines;
-        // only its layout is the writer's (`command: [..]` becomes a block list).
-        assert!(restored.starts_with(manifest_service()), "{restored}");
-    }
-
-    #[test]
-    fn skipped_pods_are_warned_and_untouched() {
-        let input = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata: {name: agent}\nspec:\n  template:\n    spec: {hostNetwork: true, containers: [{name: a}]}\n";
-        let manifest = inject(input, &builtin()).unwrap();
-        assert_eq!(manifest.to_yaml(), input);
-        let warnings: Vec<_> = manifest.warnings().collect();
-        assert_eq!(
-            warnings,
-            [
-                "document 1 (DaemonSet agent): skipping injection: the pod has host networking enabled (spec.hostNetwork)"
-            ]
-        );
-    }
-
-    #[test]
-    fn output_joins_with_markers_between_documents() {
-        let manifest = process("kind: A\n---\n--- {kind: B}\n---\nkind: C", mark).unwrap();
-        assert_eq!(manifest.to_yaml(), "kind: A\n--- {kind: B}\n---\nkind: C\n");
-    }
-
-    #[test]
-    fn a_rewritten_document_keeps_its_leading_comments_and_marker_comment() {
-        let input =
-            "kind: A\n--- # note\n# about b\napiVersion: v1\nkind: Pod\nspec: {containers: []}\n";
-        let manifest = process(input, mark).unwrap();
-        let out = manifest.to_yaml();
-        assert!(
-            out.starts_with("kind: A\n--- # note\n# about b\napiVersion: v1\nkind: Pod\n"),
-            "{out}"
-        );
-        // The output splits into the same documents again.
-        assert_eq!(objects(&out).unwrap().len(), 2);
-    }
-
-    #[test]
-    fn empty_input_gives_empty_output() {
-        for input in ["", "\n", "---\n", "---\n---\n\n"] {
-            let manifest = process(input, mark).unwrap();
-            assert!(manifest.documents.is_empty(), "{input:?}");
-            assert_eq!(manifest.to_yaml(), "");
-        }
-    }
-
-    #[test]
-    fn yaml_writer_quotes_what_yaml_1_1_would_misread() {
-        let tricky = [
-            "yes",
-            "No",
-            "on",
-            "OFF",
-            "y",
-            "n",
-            "true",
-            "null",
-            "~",
-            "",
-            "-",
-            "- x",
-            "0777",
-            "1.0",
-            "1e3",
-            "12:30",
-            ".inf",
-            "-1",
-            "+1",
-            "=",
-            "<<",
-            "a: b",
-            "a #b",
-            "#x",
-            "'q'",
-            "\"q\"",
-            "{x}",
-            "[x]",
-            "*a",
-            "&a",
-            "!t",
-            "%d",
-            "@x",
-            "`x",
-            "|",
-            ">",
-            "?",
-            ":x",
-            "x:",
-            " x",
-            "x ",
-            "é",
-            "\u{2028}",
-            "\u{7f}",
-            "tab\there",
-            "a\nb",
-            "a\nb\n",
-            "a\n\n",
-            "\nlead",
-            "  indented\nx",
-            "x\n  \ny",
-            "\r\n",
-            "ends\\",
-            "--flag",
-            "-p",
-            "$(POD_NAME)",
-            "/bin/sleep",
-            "http://x:80/y",
-            "istio.io/proxy:0.5.0",
-        ];
-        let value = Value::Object(
-            tricky
-                .iter()
-                .map(|s| (s.to_string(), json!([s, {"k": s}])))
-                .collect(),
-        );
-        let text = to_yaml(&value);
-        let back: Value = serde_yaml::from_str(&text).unwrap();
-        assert_eq!(back, value, "{text}");
-        for word in ["yes", "No", "on", "OFF", "y", "n"] {
-            assert!(text.contains(&format!("- '{word}'")), "{word}: {text}");
-        }
-    }
-
-    /// The layout includes each map's key order, which only a `preserve_order` build keeps
-    /// (kube-inject's; the policy module never writes YAML).
-    #[cfg(feature = "preserve_order")]
-    #[test]
-    fn yaml_writer_uses_kubectl_layout() {
-        let value = json!({
-            "spec": {
-                "containers": [{"name": "a", "args": ["-p", 15001], "env": []}],
-                "script": "echo a\necho b\n",
-                "empty": {},
-                "nested": [[1, 2], {}],
-                "annotation": "{\"version\":\"x\"}",
-            }
-        });
-        assert_eq!(
-            to_yaml(&value),
-            "spec:\n  containers:\n  - name: a\n    args:\n    - -p\n    - 15001\n    env: []\n  script: |\n    echo a\n    echo b\n  empty: {}\n  nested:\n  - - 1\n    - 2\n  - {}\n  annotation: '{\"version\":\"x\"}'\n"
-        );
-    }
-}
+mod tests;
