@@ -42,7 +42,7 @@ pub fn register(engine: &mut Engine<'_>) {
 }
 
 /// `meta.annotations[name]`, or `default` when the pod has no such annotation.
-fn annotation(meta: &Value, name: &str, default: Value) -> Value {
+pub(super) fn annotation(meta: &Value, name: &str, default: Value) -> Value {
     map_entry(meta, "annotations", name).unwrap_or(default)
 }
 
@@ -62,7 +62,7 @@ fn map_entry(meta: &Value, map: &str, key: &str) -> Option<Value> {
 }
 
 /// `default` when `value` is missing or the empty string, else `value`.
-fn value_or_default(value: &Value, default: Value) -> Value {
+pub(super) fn value_or_default(value: &Value, default: Value) -> Value {
     match value {
         Value::None => default,
         Value::String(s) if s.is_empty() => default,
@@ -71,12 +71,12 @@ fn value_or_default(value: &Value, default: Value) -> Value {
 }
 
 /// Whether `map` has `key`, even with an empty value.
-fn isset(map: &Value, key: &str) -> bool {
+pub(super) fn isset(map: &Value, key: &str) -> bool {
     matches!(map, Value::Map(m) if m.contains_key(key))
 }
 
 /// A protobuf duration (`"60s"`) as Go prints it (`"1m0s"`).
-fn format_duration(value: &Value) -> Result<String, String> {
+pub(super) fn format_duration(value: &Value) -> Result<String, String> {
     match value {
         Value::String(s) => GoDuration::parse(s)
             .map(|d| d.to_string())
@@ -92,7 +92,7 @@ fn format_duration(value: &Value) -> Result<String, String> {
 }
 
 /// The value as compact JSON text (`{}` for a missing value, as Istio's `toJSON` of a nil map).
-fn to_json(value: &Value) -> String {
+pub(super) fn to_json(value: &Value) -> String {
     if matches!(value, Value::None) {
         return "{}".to_string();
     }
@@ -100,7 +100,7 @@ fn to_json(value: &Value) -> String {
 }
 
 /// Maps and lists stay structure; scalars become their YAML text.
-fn to_yaml(value: &Value) -> Value {
+pub(super) fn to_yaml(value: &Value) -> Value {
     match value {
         Value::Map(_) | Value::List(_) => value.clone(),
         Value::None => Value::String(String::new()),
@@ -112,7 +112,7 @@ fn to_yaml(value: &Value) -> Value {
 }
 
 /// Istio's `indent`: every line but the first gets `n` more spaces (maps and lists pass through).
-fn indent(value: &Value, n: i64) -> Value {
+pub(super) fn indent(value: &Value, n: i64) -> Value {
     match value {
         Value::String(s) => {
             let pad = " ".repeat(usize::try_from(n).unwrap_or(0).min(1024));
@@ -123,7 +123,7 @@ fn indent(value: &Value, n: i64) -> Value {
 }
 
 /// Comma-joined `containerPort`s of all containers, skipping UDP and SCTP ports.
-fn include_inbound_ports(containers: &Value) -> String {
+pub(super) fn include_inbound_ports(containers: &Value) -> String {
     let Value::List(containers) = containers else {
         return String::new();
     };
@@ -155,7 +155,7 @@ fn include_inbound_ports(containers: &Value) -> String {
 }
 
 /// Istio's `excludeInboundPort port csv`: adds `port` to the list unless it is there, empty or 0.
-fn exclude_inbound_port(port: &Value, csv: &str) -> String {
+pub(super) fn exclude_inbound_port(port: &Value, csv: &str) -> String {
     let port = match port {
         Value::Integer(n) => n.to_string(),
         Value::String(s) => s.trim().to_string(),
@@ -206,7 +206,7 @@ fn quote(value: &Value) -> Result<String, String> {
     scalar_text(value).ok_or_else(|| format!("quote expects a scalar, got {}", other_kind(value)))
 }
 
-fn truthy(value: &Value) -> bool {
+pub(super) fn truthy(value: &Value) -> bool {
     match value {
         Value::None => false,
         Value::Bool(b) => *b,
@@ -229,7 +229,7 @@ fn scalar_text(value: &Value) -> Option<String> {
     }
 }
 
-fn other_kind(value: &Value) -> &'static str {
+pub(super) fn other_kind(value: &Value) -> &'static str {
     match value {
         Value::None => "nothing",
         Value::Bool(_) => "a boolean",

@@ -15,6 +15,7 @@
 
 mod fill;
 mod functions;
+pub mod go;
 mod memo;
 mod spec;
 
@@ -82,6 +83,41 @@ pub enum TemplateError {
     Reserved,
 }
 
+/// The language a template is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TemplateSyntax {
+    /// upon's (`{{ ObjectMeta.name }}`, `{% if %}`): the built-in template's.
+    Upon,
+    /// Go's `text/template`, as Istio's ConfigMaps hold it (`[[ .ObjectMeta.Name ]]`).
+    Go,
+}
+
+impl<'de> serde::Deserialize<'de> for TemplateSyntax {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "upon" => Ok(Self::Upon),
+            "go" => Ok(Self::Go),
+            other => Err(serde::de::Error::custom(format!(
+                "templateSyntax must be `go` or `upon`, got `{other}`"
+            ))),
+        }
+    }
+}
+
+impl TemplateSyntax {
+    /// The syntax `source` is written in: Go when an action references a field (`.Name`) or a
+    /// variable (`$`), upon otherwise.
+    pub fn detect(source: &str) -> Self {
+        if go::detect(source).is_some() {
+            Self::Go
+        } else {
+            Self::Upon
+        }
+    }
+}
+
 /// A compiled sidecar template. Clones share the compiled form.
 #[derive(Clone)]
 pub struct SidecarTemplate {
@@ -91,6 +127,12 @@ pub struct SidecarTemplate {
 /// What compiling a template text yields, and what rendering it has learnt.
 struct Compiled {
     source: String,
+    /// The syntax asked for when compiling (`None`: recognised from the text).
+    syntax: Option<TemplateSyntax>,
+    /// The upon text a Go template was translated to, and where its parts came from.
+    translated: Option<go::Translated>,
+    /// Loop variables the template declares (see [`TemplateData::lookup`]).
+    loop_variables: Vec<String>,
     engine: upon::Engine<'static>,
     version: String,
     /// What rendering it has learnt.
@@ -112,12 +154,20 @@ impl std::fmt::Debug for SidecarTemplate {
 }
 
 impl SidecarTemplate {
-    /// Compiles `source`; syntax errors carry the line and column. A text compiled before in
-    /// this process is not compiled again.
+    /// Compiles `source`, recognising its syntax from the text; see [`Self::compile_as`].
     pub fn compile(source: &str) -> Result<Self, TemplateError> {
+        Self::compile_as(source, None)
+    }
+
+    /// Compiles `source` written in `syntax` (recognised from the text when `None`); syntax
+    /// errors carry the line and column. A Go template is translated to upon here, once. A text
+    /// compiled before in this process is not compiled again.
+    pub fn compile_as(source: &str, syntax: Option<TemplateSyntax>) -> Result<Self, TemplateError> {
         // The default config borrows the built-in text itself: no need to read it to know.
-        if std::ptr::eq(source, BUILTIN_TEMPLATE) || same_text(source, BUILTIN_TEMPLATE) {
-            let builtin = BUILTIN.get_or_init(|| Compiled::new(BUILTIN_TEMPLATE));
+        if syntax != Some(TemplateSyntax::Go)
+            && (std::ptr::eq(source, BUILTIN_TEMPLATE) || same_text(source, BUILTIN_TEMPLATE))
+        {
+            let builtin = BUILTIN.get_or_init(|| Compiled::new(BUILTIN_TEMPLATE, None));
             return match builtin {
                 Ok(compiled) => Ok(Self {
                     compiled: Shared::Static(compiled),
@@ -126,12 +176,15 @@ impl SidecarTemplate {
             };
         }
         let mut known = COMPILED.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(compiled) = known.iter().find(|c| same_text(&c.source, source)) {
+        if let Some(compiled) = known
+            .iter()
+            .find(|c| c.syntax == syntax && same_text(&c.source, source))
+        {
             return Ok(Self {
                 compiled: Shared::Counted(Arc::clone(compiled)),
             });
         }
-        let compiled = Arc::new(Compiled::new(source)?);
+        let compiled = Arc::new(Compiled::new(source, syntax)?);
         remember(&mut known, Arc::clone(&compiled));
         Ok(Self {
             compiled: Shared::Counted(compiled),
@@ -146,7 +199,43 @@ impl SidecarTemplate {
     /// Renders the template for one pod and reads the result as a SidecarInjectionSpec.
     pub fn render(&self, data: &TemplateData) -> Result<SidecarInjectionSpec, TemplateError> {
         let tree = self.render_tree(data)?;
-        Ok(SidecarInjectionSpec::from_value(tree)?)
+        let mut spec = SidecarInjectionSpec::from_value(tree)?;
+        if self.reads_as_istio_1_0() {
+            for c in spec.init_containers.iter_mut().chain(&mut spec.containers) {
+                c.restart_policy = None;
+            }
+        }
+        Ok(spec)
+    }
+
+    /// Whether the rendering is read as Istio 0.5–1.0 read it: a Go template is one of theirs,
+    /// and their Kubernetes types had no container `restartPolicy`. Their templates set it
+    /// (`restartPolicy: Always`, ignored then); today it would make `istio-init` a native
+    /// sidecar that never lets the pod start, and the API server refuses it on a container.
+    fn reads_as_istio_1_0(&self) -> bool {
+        self.compiled.translated.is_some()
+    }
+
+    /// Drops what [`Self::reads_as_istio_1_0`] says Istio's reader dropped.
+    fn as_istio_1_0_read(&self, mut entries: InjectionEntries) -> InjectionEntries {
+        if self.reads_as_istio_1_0() {
+            for c in entries
+                .init_containers
+                .iter_mut()
+                .chain(&mut entries.containers)
+            {
+                if let Some(c) = c.as_object_mut() {
+                    c.remove("restartPolicy");
+                }
+            }
+        }
+        entries
+    }
+
+    /// Whether two compiled templates are one (a text is compiled once per process).
+    #[cfg(test)]
+    fn same_compiled(&self, other: &Self) -> bool {
+        std::ptr::eq::<Compiled>(&*self.compiled, &*other.compiled)
     }
 
     /// Renders the template for one pod into the entries the pod gets: what [`Self::render`]
@@ -160,10 +249,11 @@ impl SidecarTemplate {
                     && let Some(entries) = recipe.fill(&captured)?
                 {
                     entries.check_names()?;
-                    return Ok(entries);
+                    return Ok(self.as_istio_1_0_read(entries));
                 }
                 let tree = substitute(&parsed.tree, &captured)?;
-                Ok(SidecarInjectionSpec::from_value(tree)?.to_entries()?)
+                let entries = SidecarInjectionSpec::from_value(tree)?.to_entries()?;
+                Ok(self.as_istio_1_0_read(entries))
             },
         )
     }
@@ -187,11 +277,11 @@ impl SidecarTemplate {
             .compiled
             .engine
             .template(TEMPLATE_NAME)
-            .render_from_fn(|path| data.lookup(path))
+            .render_from_fn(|path| data.lookup(path, &self.compiled.loop_variables))
             .to_writer(writer);
         let captured = CAPTURED.with(|c| std::mem::take(&mut *c.borrow_mut()));
         rendered.map_err(|e| {
-            let (line, column, reason) = locate(&e);
+            let (line, column, reason) = self.compiled.locate(&e);
             TemplateError::Render {
                 line,
                 column,
@@ -203,30 +293,113 @@ impl SidecarTemplate {
 }
 
 impl Compiled {
-    fn new(source: &str) -> Result<Self, TemplateError> {
+    fn new(source: &str, syntax: Option<TemplateSyntax>) -> Result<Self, TemplateError> {
         if source.contains(TOKEN_START) {
             return Err(TemplateError::Reserved);
         }
         let mut engine = upon::Engine::new();
         engine.set_default_formatter(&capture_formatter);
         functions::register(&mut engine);
-        engine
-            .add_template(TEMPLATE_NAME, source.to_string())
-            .map_err(|e| {
-                let (line, column, reason) = locate(&e);
-                TemplateError::Syntax {
-                    line,
-                    column,
-                    reason,
-                }
-            })?;
-        Ok(Self {
+        let translated = match syntax.unwrap_or_else(|| TemplateSyntax::detect(source)) {
+            TemplateSyntax::Upon => None,
+            TemplateSyntax::Go => {
+                go::register(&mut engine);
+                let translated = go::translate(source, go::delimiters(source)).map_err(|e| {
+                    let (line, column) = line_column(source, e.at);
+                    TemplateError::Syntax {
+                        line,
+                        column,
+                        reason: e.message,
+                    }
+                })?;
+                Some(translated)
+            }
+        };
+        let text = translated
+            .as_ref()
+            .map_or_else(|| source.to_string(), |t| t.text.clone());
+        let loop_variables = loop_variables(&text);
+        let mut compiled = Self {
             source: source.to_string(),
+            syntax,
+            translated,
+            loop_variables,
             engine,
             version: hex_sha256(source),
             renderings: Renderings::default(),
-        })
+        };
+        let added = compiled.engine.add_template(TEMPLATE_NAME, text);
+        if let Err(e) = added {
+            let (line, column, reason) = compiled.locate(&e);
+            return Err(TemplateError::Syntax {
+                line,
+                column,
+                reason,
+            });
+        }
+        Ok(compiled)
     }
+
+    /// Line, column and reason of an upon error, in the template as the user wrote it: for a
+    /// Go template, the position of the Go action the failing upon tag was written for.
+    fn locate(&self, error: &upon::Error) -> (usize, usize, String) {
+        let (line, column, reason) = locate(error);
+        let Some(translated) = &self.translated else {
+            return (line, column, reason);
+        };
+        let offset = offset_of(&translated.text, line, column);
+        match translated.origin(offset) {
+            Some(at) => {
+                let (line, column) = line_column(&self.source, at);
+                (line, column, reason)
+            }
+            None => (line, column, reason),
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text` (columns count characters).
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// Byte offset of 1-based `line` and `column` in `text`.
+fn offset_of(text: &str, line: usize, column: usize) -> usize {
+    let mut offset = 0;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == line {
+            return offset
+                + l.char_indices()
+                    .nth(column.saturating_sub(1))
+                    .map_or(l.len(), |(b, _)| b);
+        }
+        offset += l.len();
+    }
+    offset
+}
+
+/// The names an upon template binds with `{% for a in … %}` / `{% for k, v in … %}`.
+fn loop_variables(text: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for block in text.split("{%").skip(1) {
+        let block = block.trim_start_matches('-').trim_start();
+        let Some(rest) = block.strip_prefix("for") else {
+            continue;
+        };
+        let Some((vars, _)) = rest.split_once(" in ") else {
+            continue;
+        };
+        for var in vars.split(',') {
+            let var = var.trim();
+            if !var.is_empty() && !names.iter().any(|n| n == var) {
+                names.push(var.to_string());
+            }
+        }
+    }
+    names
 }
 
 /// The data a template sees, for one pod.
@@ -271,7 +444,15 @@ impl<'a> TemplateData<'a> {
 
     /// The value at `path`, as upon resolves a variable: a missing member is an error after `.`
     /// and nothing after `?.`.
-    fn lookup(&self, path: &[upon::ValueMember<'_>]) -> Result<upon::Value, String> {
+    ///
+    /// upon 0.11 asks here, with the whole path, when a `?.` member of a *loop variable* is
+    /// missing (it treats the miss as an unknown name); `loop_variables` are the template's, so
+    /// that miss is nothing, as `?.` promises, rather than an error about the data.
+    fn lookup(
+        &self,
+        path: &[upon::ValueMember<'_>],
+        loop_variables: &[String],
+    ) -> Result<upon::Value, String> {
         use upon::{ValueAccess, ValueAccessOp};
         let Some((root, rest)) = path.split_first() else {
             return Ok(upon::Value::None);
@@ -304,6 +485,13 @@ impl<'a> TemplateData<'a> {
                     }
                 }
                 return Ok(from_json_value(current));
+            }
+            other if loop_variables.iter().any(|v| v == other) => {
+                return if path.iter().any(|m| m.op == ValueAccessOp::Optional) {
+                    Ok(upon::Value::None)
+                } else {
+                    Err(format!("loop variable `{other}` is used outside its loop"))
+                };
             }
             other => {
                 return missing(

@@ -207,10 +207,20 @@ fn deserialize_lenient<T: DeserializeOwned>(mut value: Value) -> Result<T, SpecE
         };
         let field = error.path().to_string();
         let message = error.inner().to_string();
+        // An empty scalar where text is expected is `""`, as Istio's reader makes it (an
+        // argument rendered empty is `- ` in the YAML, which is null).
+        let to_text = message.starts_with("invalid type: null, expected a string");
         let retry = message.starts_with("invalid type")
             && converted.len() < MAX_COERCIONS
             && !converted.contains(&field)
-            && pointer_mut(&mut value, error.path()).is_some_and(convert_scalar);
+            && pointer_mut(&mut value, error.path()).is_some_and(|slot| {
+                if to_text {
+                    *slot = Value::String(String::new());
+                    true
+                } else {
+                    convert_scalar(slot)
+                }
+            });
         if !retry {
             return Err(SpecError { field, message });
         }
