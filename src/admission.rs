@@ -14,6 +14,7 @@ use crate::requirements;
 use crate::settings::{
     ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode, embedded_injector,
 };
+use crate::template::TemplateSyntax;
 
 /// What the policy answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -291,7 +292,7 @@ fn injector_for(
     let Some(maps) = settings.config_maps.clone() else {
         return Ok((embedded_injector(settings.config)?, Vec::new()));
     };
-    match config_from_cluster(&maps, cluster) {
+    match config_from_cluster(&maps, settings.config.injector.template_syntax, cluster) {
         Ok(injector) => Ok((injector, Vec::new())),
         Err(problem) if maps.on_error == OnConfigMapError::Embedded => {
             let injector = embedded_injector(settings.config)?;
@@ -308,11 +309,18 @@ fn injector_for(
     }
 }
 
-fn config_from_cluster(maps: &ConfigMaps, cluster: &dyn Cluster) -> Result<Injector, String> {
+/// The config in Istio's ConfigMaps; `syntax` (the settings' `templateSyntax`) reads the
+/// ConfigMap's template when the ConfigMap itself does not say.
+fn config_from_cluster(
+    maps: &ConfigMaps,
+    syntax: Option<TemplateSyntax>,
+    cluster: &dyn Cluster,
+) -> Result<Injector, String> {
     let injector_doc = config_map_key(cluster, &maps.injector, "config")?;
     let mesh_doc = config_map_key(cluster, &maps.mesh, "mesh")?;
-    let injector = InjectorConfig::from_yaml(&injector_doc)
+    let mut injector = InjectorConfig::from_yaml(&injector_doc)
         .map_err(|e| format!("ConfigMap {} key `config`: {e}", maps.injector))?;
+    injector.template_syntax = injector.template_syntax.or(syntax);
     let mesh = MeshConfig::from_yaml(&mesh_doc)
         .map_err(|e| format!("ConfigMap {} key `mesh`: {e}", maps.mesh))?;
     Injector::new(Config { injector, mesh })

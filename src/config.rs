@@ -15,6 +15,7 @@ use serde_json::{Map, Value};
 
 use crate::duration::GoDuration;
 use crate::selector;
+use crate::template::TemplateSyntax;
 
 /// The sidecar template used when the injector config has none, modelled on the seed's example.
 pub const BUILTIN_TEMPLATE: &str = include_str!("builtin/sidecar-template.yaml");
@@ -75,10 +76,15 @@ pub struct InjectorConfig {
     /// Default for pods that do not choose.
     #[serde(default)]
     pub policy: InjectionPolicy,
-    /// The sidecar template (upon syntax), rendered to a SidecarInjectionSpec. Borrowed when it
-    /// is the built-in one: most admissions use it, and copying it was a cost of each.
+    /// The sidecar template (upon syntax, or Go's as Istio's ConfigMaps hold it), rendered to
+    /// a SidecarInjectionSpec. Borrowed when it is the built-in one: most admissions use it,
+    /// and copying it was a cost of each.
     #[serde(default = "builtin_template")]
     pub template: Cow<'static, str>,
+    /// The template's syntax when its text alone is ambiguous; recognised from the text
+    /// otherwise. Not one of Istio's keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_syntax: Option<TemplateSyntax>,
     /// Pods matching any of these are not injected unless they ask for it.
     #[serde(default)]
     pub never_inject_selector: Vec<LabelSelector>,
@@ -99,6 +105,7 @@ impl Default for InjectorConfig {
         Self {
             policy: InjectionPolicy::default(),
             template: builtin_template(),
+            template_syntax: None,
             never_inject_selector: Vec::new(),
             always_inject_selector: Vec::new(),
             other: Map::new(),
@@ -285,8 +292,9 @@ impl Config {
     ///
     /// Settings carry what Istio keeps in its two ConfigMaps: `policy`, `template`,
     /// `neverInjectSelector`, `alwaysInjectSelector` and `mesh` (an object, or the raw `mesh`
-    /// document as a string). `config` may hold the raw `config` document; keys given beside it
-    /// win over it. Every key is optional: `{}` is the built-in default.
+    /// document as a string), plus `templateSyntax` (`go` or `upon`) for a template whose text
+    /// does not tell. `config` may hold the raw `config` document; keys given beside it win over
+    /// it. Every key is optional: `{}` is the built-in default.
     pub fn from_settings(settings: &Value) -> Result<Self, ConfigError> {
         const DOC: &str = "settings";
         let Some(settings) = settings.as_object() else {
@@ -316,6 +324,9 @@ impl Config {
         }
         if let Some(v) = field("template") {
             injector.template = from_field(DOC, "template", v)?;
+        }
+        if let Some(v) = field("templateSyntax") {
+            injector.template_syntax = from_field(DOC, "templateSyntax", v)?;
         }
         if let Some(v) = field("neverInjectSelector") {
             injector.never_inject_selector = from_field(DOC, "neverInjectSelector", v)?;

@@ -61,7 +61,10 @@ const SAMPLE_POD: &str = r#"{
 impl Injector {
     /// Compiles the config's template.
     pub fn new(config: Config) -> Result<Self, TemplateError> {
-        let template = SidecarTemplate::compile(&config.injector.template)?;
+        let template = SidecarTemplate::compile_as(
+            &config.injector.template,
+            config.injector.template_syntax,
+        )?;
         let mesh = MeshData::shared(&config.mesh);
         Ok(Self {
             config,

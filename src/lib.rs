@@ -41,3 +41,4 @@ mod kubewarden;
 pub use config::{Config, ConfigError, InjectorConfig, MeshConfig, ProxyConfig};
 pub use decision::{Decision, Reason};
 pub use injector::{InjectionError, Injector, Outcome};
+pub use template::TemplateSyntax;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::builder::NonEmptyStringValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use sidecar_injector::TemplateSyntax;
 
 const EXIT_STATUS: &str = "\
 Exit status:
@@ -149,9 +150,21 @@ pub struct ConfigArgs {
     /// Use the built-in default injector and mesh config; contact no cluster.
     #[arg(long, conflicts_with_all = BUILTIN_CONFLICTS)]
     pub builtin: bool,
+    /// The injector template's syntax, for a template whose text does not tell: `go` (Istio's
+    /// ConfigMaps) or `upon` [default: recognised from the text]
+    #[arg(long = "templateSyntax", value_name = "SYNTAX", value_parser = parse_template_syntax)]
+    pub template_syntax: Option<TemplateSyntax>,
     /// The cluster to read the ConfigMaps from.
     #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+fn parse_template_syntax(text: &str) -> Result<TemplateSyntax, String> {
+    match text {
+        "go" => Ok(TemplateSyntax::Go),
+        "upon" => Ok(TemplateSyntax::Upon),
+        other => Err(format!("expected `go` or `upon`, got `{other}`")),
+    }
 }
 
 /// The flags `--builtin` excludes: the file flags and the cluster flags.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
-use sidecar_injector::{Config, ConfigError, Injector, InjectorConfig, MeshConfig};
+use sidecar_injector::{Config, ConfigError, Injector, InjectorConfig, MeshConfig, TemplateSyntax};
 
 use crate::cli::{ClusterArgs, ConfigArgs};
 use crate::cluster::{
@@ -119,7 +119,7 @@ pub fn load_config_in(args: &ConfigArgs, env: &Environment) -> Result<(Config, C
     let from_cluster = from_cluster.as_ref();
     let (inject, injector) = document(ConfigKind::Injector, &sources, inject_file, from_cluster)?;
     let (mesh, mesh_origin) = document(ConfigKind::Mesh, &sources, mesh_file, from_cluster)?;
-    let config = config_from_documents(inject.as_ref(), mesh.as_ref())?;
+    let config = config_from_documents(inject.as_ref(), mesh.as_ref(), args.template_syntax)?;
     let source = ConfigSource {
         injector,
         mesh: mesh_origin,
@@ -216,21 +216,24 @@ fn read_document(path: &Path, flag: &str) -> Result<ConfigDocument> {
 }
 
 /// Builds and checks the configuration from its two documents; `None` means the built-in
-/// default for that document.
+/// default for that document. `syntax` (`--templateSyntax`) reads the template when the
+/// document does not say.
 ///
 /// The template is compiled and rendered once for a sample pod, so a broken template fails
 /// here, naming where it came from, rather than on the first workload.
 pub fn config_from_documents(
     inject: Option<&ConfigDocument>,
     mesh: Option<&ConfigDocument>,
+    syntax: Option<TemplateSyntax>,
 ) -> Result<Config> {
-    let injector = match inject {
+    let mut injector = match inject {
         Some(doc) => {
             let text = unwrap_config_map(doc, "config")?;
             InjectorConfig::from_yaml(&text).map_err(|e| config_error(e, doc))?
         }
         None => InjectorConfig::default(),
     };
+    injector.template_syntax = injector.template_syntax.or(syntax);
     let mesh_config = match mesh {
         Some(doc) => {
             let text = unwrap_config_map(doc, "mesh")?;
@@ -385,12 +388,12 @@ mod tests {
     #[test]
     fn a_config_map_is_unwrapped() {
         let cm = doc("apiVersion: v1\nkind: ConfigMap\ndata:\n  config: |\n    policy: disabled\n");
-        let config = config_from_documents(Some(&cm), None).unwrap();
+        let config = config_from_documents(Some(&cm), None, None).unwrap();
         assert_eq!(
             config.injector.policy,
             sidecar_injector::config::InjectionPolicy::Disabled
         );
-        let err = config_from_documents(None, Some(&cm)).unwrap_err();
+        let err = config_from_documents(None, Some(&cm), None).unwrap_err();
         assert!(format!("{err:#}").contains("without a `data.mesh` string"));
     }
 

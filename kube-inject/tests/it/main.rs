@@ -4,7 +4,8 @@
 //! `cli` (flags, kinds, stdin/stdout/-o), `cluster` (the ConfigMaps read from a fake API server
 //! on 127.0.0.1, and every way that fails), `golden` (the corpus in `tests/testdata/inject`),
 //! `roundtrip` (idempotency, upgrade, uninject over every fixture), `diff`, `check`, `errors`,
-//! `uninject`, and `regression` (Istio issues this design answers).
+//! `uninject`, `istio_configmaps` (Istio 1.0 ConfigMaps with Go templates, as they are), and
+//! `regression` (Istio issues this design answers).
 
 mod check;
 mod cli;
@@ -12,6 +13,7 @@ mod cluster;
 mod diff;
 mod errors;
 mod golden;
+mod istio_configmaps;
 mod regression;
 mod roundtrip;
 mod uninject;

@@ -115,7 +115,11 @@ fn looks_like_go(action: &str) -> bool {
         .split(|c: char| !c.is_ascii_alphanumeric())
         .next()
         .unwrap_or_default();
-    if matches!(first, "if" | "range" | "with" | "end" | "else") || trimmed.starts_with("/*") {
+    if matches!(
+        first,
+        "if" | "range" | "with" | "end" | "else" | "define" | "template" | "block"
+    ) || trimmed.starts_with("/*")
+    {
         // upon writes these as `{% %}` blocks; in an expression tag they are Go's.
         return true;
     }
