@@ -169,7 +169,7 @@ fn a_bare_pod_is_injected() {
 
 #[test]
 fn unknown_kinds_and_api_versions_pass_through_byte_for_byte() {
-    let input = "apiVersion: example.com/v1\nkind: Widget   # not ours\nmetadata: {name: w}\nspec:\n  template:\n    spec: {containers: [{name: w}]}\n---\n# the seed's example\napiVersion: extensions/v1beta1\nkind: Deployment\nmetadata:\n  name: ignored\nspec:\n  template:\n    spec:\n      containers:\n      - {name: ignored, image: tutum/curl}\n";
+    let input = "apiVersion: example.com/v1\nkind: Widget   # not ours\nmetadata: {name: w}\nspec:\n  template:\n    spec: {containers: [{name: w}]}\n---\n# DaemonSets were never in apps/v1beta1\napiVersion: apps/v1beta1\nkind: DaemonSet\nmetadata:\n  name: odd\nspec:\n  template:\n    spec:\n      containers:\n      - {name: odd, image: tutum/curl}\n";
     kube_inject()
         .args(["-f", "-"])
         .write_stdin(input)
@@ -177,10 +177,50 @@ fn unknown_kinds_and_api_versions_pass_through_byte_for_byte() {
         .success()
         .stdout(input)
         .stderr(predicate::str::contains(
-            "kube-inject: warning: document 2 (Deployment ignored): apiVersion extensions/v1beta1 \
-             is not injected (Deployment is injected as apps/v1); passed through unchanged",
+            "kube-inject: warning: document 2 (DaemonSet odd): apiVersion apps/v1beta1 \
+             is not injected (DaemonSet is injected as apps/v1); passed through unchanged",
         ))
         .stderr(predicate::str::contains("Widget").not());
+}
+
+#[test]
+fn old_api_versions_are_injected_with_a_warning_naming_the_current_one() {
+    let input = read(&crate::util::golden_dir().join("old-api-versions.yaml"));
+    let out = kube_inject()
+        .args(["-f", "-"])
+        .write_stdin(input.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    for expected in [
+        "document 1 (Deployment web): apiVersion apps/v1beta1 is not served by Kubernetes 1.16 and later; move to apps/v1",
+        "document 2 (Deployment api): apiVersion apps/v1beta2 is not served by Kubernetes 1.16 and later; move to apps/v1",
+        "document 3 (DaemonSet agent): apiVersion extensions/v1beta1 is not served by Kubernetes 1.16 and later; move to apps/v1",
+        "document 4 (ReplicaSet cache): apiVersion apps/v1beta2 is not served by Kubernetes 1.16 and later; move to apps/v1",
+        "document 5 (StatefulSet db): apiVersion apps/v1beta1 is not served by Kubernetes 1.16 and later; move to apps/v1",
+        "document 6 (CronJob cleanup): apiVersion batch/v1beta1 is not served by Kubernetes 1.25 and later; move to batch/v1",
+        "document 7 (CronJob rollup): apiVersion batch/v2alpha1 is not served by Kubernetes 1.21 and later; move to batch/v1",
+    ] {
+        assert!(
+            stderr.contains(&format!("kube-inject: warning: {expected}\n")),
+            "{expected}\n{stderr}"
+        );
+    }
+    let before = docs(&input);
+    let after = docs(&String::from_utf8(out.stdout).unwrap());
+    assert_eq!(after.len(), 7);
+    for (old, new) in before.iter().zip(&after) {
+        // The apiVersion is the user's to change; the pod template is where it always was.
+        assert_eq!(old["apiVersion"], new["apiVersion"]);
+        let pod = if new["kind"] == "CronJob" {
+            &new["spec"]["jobTemplate"]["spec"]["template"]
+        } else {
+            template(new)
+        };
+        assert_eq!(names(pod, "initContainers"), ["istio-init"], "{new:#}");
+        assert!(names(pod, "containers").contains(&"istio-proxy".to_string()));
+    }
 }
 
 #[test]

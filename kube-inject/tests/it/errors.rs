@@ -212,3 +212,18 @@ fn non_utf8_input_is_an_error() {
         .code(2)
         .stderr(predicate::str::contains("cannot read"));
 }
+
+/// Istio's annotation checks: every bad value named with its annotation, exit 2, no output.
+#[test]
+fn bad_annotations_are_an_error_naming_each_annotation_and_value() {
+    let input = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  template:\n    metadata:\n      labels: {app: web}\n      annotations:\n        traffic.sidecar.istio.io/includeOutboundIPRanges: bad\n        sidecar.istio.io/interceptionMode: redirect\n    spec: {containers: [{name: web, image: nginx}]}\n";
+    let stderr = fails_without_writing(&["-f", "-"], input);
+    assert_eq!(
+        error_line(&stderr),
+        "kube-inject: error: document 1 (Deployment web): spec.template: \
+         invalid value 'redirect' for annotation 'sidecar.istio.io/interceptionMode': \
+         interceptionMode invalid, use REDIRECT,TPROXY,NONE: redirect; \
+         invalid value 'bad' for annotation 'traffic.sidecar.istio.io/includeOutboundIPRanges': \
+         includeIPRanges invalid: failed parsing cidr 'bad': no '/'"
+    );
+}

@@ -89,7 +89,8 @@ fn uninject_undoes_inject_as_data() {
 #[test]
 fn uninject_leaves_a_manifest_without_sidecars_byte_for_byte() {
     for fixture in fixtures() {
-        if fixture.ends_with("old-injection.yaml") {
+        // These hold sidecars (an older injection, istioctl's).
+        if fixture.ends_with("old-injection.yaml") || fixture.ends_with("cronjob-istioctl.yaml") {
             continue;
         }
         let input = read(&fixture);

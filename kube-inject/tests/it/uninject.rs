@@ -58,3 +58,43 @@ fn uninject_writes_output_files_too() {
         .stdout("");
     assert_eq!(docs(&read(&restored)), docs(&sleep));
 }
+
+/// istioctl writes a CronJob's status on `spec.jobTemplate.metadata`; uninject reads it there and
+/// removes it from there, with what it lists.
+#[test]
+fn istioctl_cronjob_output_is_uninjected() {
+    let istioctl = read(&crate::util::golden_dir().join("cronjob-istioctl.yaml"));
+    let out = kube_inject()
+        .args(["uninject", "-f", "-"])
+        .write_stdin(istioctl.as_str())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(!stderr.contains("well-known names"), "{stderr}");
+    let cron = &docs(&String::from_utf8(out.stdout).unwrap())[0];
+    let job = &cron["spec"]["jobTemplate"];
+    assert_eq!(
+        job["metadata"],
+        serde_json::json!({"creationTimestamp": null})
+    );
+    let pod = &job["spec"]["template"];
+    assert_eq!(names(pod, "containers"), ["report"]);
+    assert!(pod["spec"].get("initContainers").is_none(), "{pod:#}");
+    assert!(pod["spec"].get("volumes").is_none(), "{pod:#}");
+    assert!(pod["metadata"].get("annotations").is_none(), "{pod:#}");
+    // What is left injects as istioctl's output re-injects.
+    let uninjected = String::from_utf8(
+        kube_inject()
+            .args(["uninject", "-f", "-"])
+            .write_stdin(istioctl.as_str())
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(
+        docs(&inject(&uninjected, &[])),
+        docs(&inject(&istioctl, &[]))
+    );
+}
