@@ -107,6 +107,21 @@ test("settings are judged as the policy's validate_settings judges them", () => 
   assert.match(web.validateSettings("policy: sometimes"), /policy/);
   assert.match(web.validateSettings("[1, 2"), /not valid YAML/);
   assert.match(web.validateSettings("template: '{{ ProxyConfig'"), /template/);
+  // Istio's Go templates are accepted as they are; what is outside the supported set is named.
+  assert.equal(web.validateSettings(`template: ${JSON.stringify("containers:\n- name: istio-proxy\n  image: [[ .ProxyConfig.ConfigPath ]]\n")}`), undefined);
+  assert.match(
+    web.validateSettings(`template: ${JSON.stringify("containers:\n- name: x\n  image: [[ define \"a\" ]][[ end ]]\n")}`),
+    /line 3, column 10: `define` is not supported/,
+  );
+});
+
+test("a Go template in the settings injects as kube-inject injects with it", () => {
+  const dir = "kube-inject/tests/testdata/inject/";
+  const config = read(`${dir}istio-1.0-configmap.yaml.config`);
+  const result = web.injectManifest(read("samples/sleep/sleep.yaml"), JSON.stringify({ config }));
+  assert.equal(result.changed, true);
+  assert.match(result.yaml, /image: docker\.io\/istio\/proxyv2:1\.0\.0/);
+  assert.doesNotMatch(result.yaml, /restartPolicy/);
 });
 
 test("the seed's AdmissionReview gets the policy's answer", () => {
@@ -184,7 +199,8 @@ test("host-tests fixtures give the policy's answers", () => {
       assert.deepEqual(pod, expected.pod, name);
     }
   }
-  for (const name of ["sleep-pod-injected", "config-from-configmaps", "requirements-enforce-two-services", "unknown-fields-kept"]) {
+  for (const name of ["sleep-pod-injected", "config-from-configmaps", "requirements-enforce-two-services", "unknown-fields-kept",
+    "go-template-from-configmaps", "go-template-in-settings", "invalid-settings-go-template-construct"]) {
     assert.ok(ran.includes(name), `${name} did not run`);
   }
   assert.ok(ran.length >= 35, `only ${ran.length} fixtures ran: ${ran}`);
