@@ -440,3 +440,41 @@ fn placeholder_numbers_are_written_in_decimal() {
         assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
     }
 }
+
+#[test]
+fn optional_members_of_loop_variables_are_nothing_not_a_data_error() {
+    let template = "containers:\n- name: x\n  args:\n  - {% for c in Spec.containers %}{% for p in c?.ports %}{{ p.containerPort }},{% endfor %}{{ c?.name }};{% endfor %}\n";
+    let pod = json!({"spec": {"containers": [
+        {"name": "a", "ports": [{"containerPort": 80}]},
+        {"name": "b"}
+    ]}});
+    // `c?.ports` of the container without ports used to fail with "unknown name `c`".
+    let e = render(template, &pod).unwrap_err().to_string();
+    assert!(!e.contains("unknown name"), "{e}");
+    assert!(e.contains("expected iterable"), "{e}");
+    let template = "containers:\n- name: x\n  args:\n  - {% for c in Spec.containers %}{% if c?.ports %}{% for p in c.ports %}{{ p.containerPort }},{% endfor %}{% endif %}{{ c?.image?.tag }};{% endfor %}\n";
+    let tree = render(template, &pod).unwrap();
+    assert_eq!(tree["containers"][0]["args"][0], "80,;;");
+    // Outside its loop, a loop variable's name is not the data's either.
+    let outside = "containers:\n- name: x\n  args:\n  - {% for c in Spec.containers %}{% endfor %}{{ c.name }}\n";
+    let e = render(outside, &pod).unwrap_err().to_string();
+    assert!(e.contains("loop variable `c` is used outside its loop"), "{e}");
+}
+
+#[test]
+fn an_empty_scalar_where_text_is_expected_is_the_empty_string() {
+    // A `-b` argument rendered empty is `- ` in the YAML: null, which Istio's reader makes "".
+    let template = "initContainers:\n- name: istio-init\n  image: x\n  args:\n  - -b\n  - {% for c in Spec.containers %}{% if c?.ports %}{{ c.ports.0.containerPort }}{% endif %}{% endfor %}\n";
+    let t = SidecarTemplate::compile(template).unwrap();
+    let mesh = MeshData::new(&MeshConfig::default());
+    let pod = json!({"spec": {"containers": [{"name": "a", "image": "a"}]}});
+    let spec = t.render(&TemplateData::new(&pod, None, &mesh)).unwrap();
+    assert_eq!(
+        spec.init_containers[0].args.as_deref(),
+        Some(&["-b".to_string(), String::new()][..])
+    );
+    let entries = t
+        .render_entries(&TemplateData::new(&pod, None, &mesh))
+        .unwrap();
+    assert_eq!(entries.init_containers[0]["args"], json!(["-b", ""]));
+}
