@@ -256,9 +256,20 @@ fn run() -> anyhow::Result<()> {
         ("200 env vars (10×)", requests::pod_with_env_vars(200)),
         ("2000 env vars (100×)", requests::pod_with_env_vars(2000)),
     ];
+    // An Istio 1.0-shaped Go template in the settings (translated to upon on every admission,
+    // as policy-server's fresh instance loads the settings each time), and the same template
+    // written in upon: what reading Istio's ConfigMaps as they are costs.
     let settings = [
         ("", json!({})),
         (", settings of `policy.yaml`", policy_yaml_settings()?),
+        (
+            ", Istio 1.0 Go template in the settings",
+            json!({"template": include_str!("../../../src/template/go/test_data/istio-1.0.yaml")}),
+        ),
+        (
+            ", the same template in upon in the settings",
+            json!({"template": include_str!("../../../src/template/go/test_data/istio-1.0.upon.yaml")}),
+        ),
     ];
     for (suffix, settings) in &settings {
         for (label, pod) in &pods {
