@@ -89,6 +89,54 @@ test: fmt lint
 	cargo test -p sidecar-injector
 	$(MAKE) web-test
 
+# Publishing (publish/, the policy-publish command). The version comes from Cargo.toml
+# ([workspace.package]); `policy-publish version` fails unless metadata.yml says the same.
+# REGISTRY is host[:port]/path (default: io.kubewarden.policy.ociUrl in metadata.yml), TAG the
+# tag (default: v<version>). Registries reached over plain HTTP are named in INSECURE_REGISTRIES
+# (host:port, comma-separated); credentials come from ~/.docker/config.json or $DOCKER_CONFIG;
+# the private key's password from COSIGN_PASSWORD.
+PUBLISH = cargo run --quiet -p policy-publish --
+VERSION = $(or $(shell $(PUBLISH) version),$(error Cargo.toml and metadata.yml must agree on the version: run $(PUBLISH) version))
+REGISTRY ?= $(shell sed -n 's/^  io.kubewarden.policy.ociUrl: *//p' metadata.yml)
+TAG ?= v$(VERSION)
+KEY ?= cosign.key
+PUBLIC_KEY ?= $(KEY:.key=.pub)
+export INSECURE_REGISTRIES
+
+# Pushes annotated-policy.wasm; prints the immutable reference (…@sha256:…) for policy.yaml.
+.PHONY: publish
+publish: annotated-policy.wasm
+	$(PUBLISH) push annotated-policy.wasm registry://$(REGISTRY):$(TAG)
+
+# Signs the pushed tag's digest with a cosign key (the sha256-<digest>.sig tag).
+.PHONY: sign
+sign:
+	$(PUBLISH) sign registry://$(REGISTRY):$(TAG) --key $(KEY)
+
+# Checks the signature against the public key, as Kubewarden's verification does.
+.PHONY: verify
+verify:
+	$(PUBLISH) verify registry://$(REGISTRY):$(TAG) --key $(PUBLIC_KEY)
+
+# A key pair for `sign`, as `cosign generate-key-pair` writes it (password from COSIGN_PASSWORD).
+cosign.key:
+	$(PUBLISH) generate-key-pair --output-prefix $(basename $@)
+
+# artifacthub-pkg.yml from metadata.yml and questions-ui.yml (the tests fail when it is stale).
+.PHONY: artifacthub
+artifacthub:
+	$(PUBLISH) artifacthub
+
+# The release: one version, tested, pushed, signed and the signature checked.
+.PHONY: release
+release:
+	$(PUBLISH) version
+	$(PUBLISH) artifacthub --check
+	$(MAKE) test
+	$(MAKE) publish
+	$(MAKE) sign
+	$(MAKE) verify
+
 # With kwctl installed: run the annotated module in Kubewarden's own host.
 .PHONY: e2e-tests
 e2e-tests: annotated-policy.wasm
