@@ -10,8 +10,7 @@ use crate::annotations::{self, InvalidAnnotations};
 use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
 use crate::inject::{self, InjectError, InjectionStatus};
-use crate::shared::Shared;
-use crate::template::{MeshData, SidecarTemplate, TemplateData, TemplateError};
+use crate::template::{MeshData, Shared, SidecarTemplate, TemplateData, TemplateError};
 
 /// A config with its template compiled, ready to inject pods.
 #[derive(Debug)]

@@ -30,7 +30,6 @@ mod object;
 pub mod requirements;
 pub mod selector;
 pub mod settings;
-mod shared;
 pub mod template;
 
 // WASI only: the browser build (`web/`, wasm32-unknown-unknown) links the core without the

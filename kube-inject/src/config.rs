@@ -402,7 +402,7 @@ mod tests {
         let broken = doc("template: |\n  containers:\n  - name: {{ oops\n");
         let err = format!(
             "{:#}",
-            config_from_documents(Some(&broken), None).unwrap_err()
+            config_from_documents(Some(&broken), None, None).unwrap_err()
         );
         assert!(err.starts_with("--injectConfigFile x.yaml: invalid `template`"));
         assert!(err.contains("template syntax error at line "), "{err}");

@@ -339,7 +339,7 @@ fn the_parse_memo_keeps_only_the_newest_renderings() {
     let source = "containers:\n- name: memo-{{ ObjectMeta.name }}\n  args: [\"{{ ObjectMeta.generation }}\"]\n";
     let template = SidecarTemplate::compile(source).unwrap();
     let mesh = MeshData::new(&MeshConfig::default());
-    for n in 0..(memo::REMEMBERED * 3) {
+    for n in 0..(cache::memo::REMEMBERED * 3) {
         let pod = json!({"metadata": {"name": format!("p{n}"), "generation": n}});
         let tree = template
             .render_tree(&TemplateData::new(&pod, None, &mesh))
@@ -347,7 +347,7 @@ fn the_parse_memo_keeps_only_the_newest_renderings() {
         assert_eq!(tree["containers"][0]["name"], format!("memo-p{n}"));
         assert_eq!(tree["containers"][0]["args"][0], n.to_string());
     }
-    assert_eq!(template.compiled.renderings.len(), memo::REMEMBERED);
+    assert_eq!(template.compiled.renderings.len(), cache::memo::REMEMBERED);
 }
 
 /// `render_entries` (remembered entries filled in) against `render` (read every time).
@@ -437,7 +437,7 @@ fn mesh_data_is_converted_once_per_distinct_mesh_config() {
 #[test]
 fn placeholder_numbers_are_written_in_decimal() {
     for n in [0, 7, 10, 99, 12345, usize::MAX] {
-        assert_eq!(decimal(n, &mut [0; 20]), n.to_string());
+        assert_eq!(cache::decimal(n, &mut [0; 20]), n.to_string());
     }
 }
 
@@ -458,7 +458,10 @@ fn optional_members_of_loop_variables_are_nothing_not_a_data_error() {
     // Outside its loop, a loop variable's name is not the data's either.
     let outside = "containers:\n- name: x\n  args:\n  - {% for c in Spec.containers %}{% endfor %}{{ c.name }}\n";
     let e = render(outside, &pod).unwrap_err().to_string();
-    assert!(e.contains("loop variable `c` is used outside its loop"), "{e}");
+    assert!(
+        e.contains("loop variable `c` is used outside its loop"),
+        "{e}"
+    );
 }
 
 #[test]

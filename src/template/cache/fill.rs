@@ -9,11 +9,12 @@
 
 use serde_json::{Map, Value};
 
-use super::{InjectionEntries, Piece, TemplateError, has_token, join_pieces, split_placeholders};
+use crate::template::placeholder::{Piece, has_token, join_pieces, split_placeholders};
+use crate::template::{InjectionEntries, TemplateError};
 
 /// How to build the entries of one rendering for a pod's values.
 #[derive(Debug, Clone)]
-pub(super) struct EntriesRecipe {
+pub(in crate::template) struct EntriesRecipe {
     /// `initContainers`, `containers`, `volumes` and `imagePullSecrets`, in that order.
     lists: [Vec<Recipe>; 4],
 }
@@ -41,7 +42,7 @@ enum Part {
 impl EntriesRecipe {
     /// The recipe for `entries` (placeholders still in), or `None` when a map key holds a
     /// placeholder: a key's value can change what the spec reads, so it must be read again.
-    pub(super) fn new(entries: &InjectionEntries) -> Option<Self> {
+    pub(in crate::template) fn new(entries: &InjectionEntries) -> Option<Self> {
         let list = |items: &[Value]| items.iter().map(Recipe::new).collect::<Option<Vec<_>>>();
         Some(Self {
             lists: [
@@ -55,7 +56,7 @@ impl EntriesRecipe {
 
     /// The entries for the pod whose values are `captured`, or `None` when one of them is not
     /// text (a list, a map) where the rendering put it: then the spec must be read around it.
-    pub(super) fn fill(
+    pub(in crate::template) fn fill(
         &self,
         captured: &[upon::Value],
     ) -> Result<Option<InjectionEntries>, TemplateError> {

@@ -12,23 +12,23 @@ use std::sync::{Mutex, PoisonError};
 use serde_json::Value;
 
 use super::fill::EntriesRecipe;
-use super::{SidecarInjectionSpec, TemplateError};
+use crate::template::{SidecarInjectionSpec, TemplateError};
 
 /// How many renderings (and, in the parent module, templates) are remembered.
 ///
 /// In the policy the memory lives as long as the instance, i.e. one admission, unless the
 /// module was pre-initialised (`wizer-initialize`): then every instance starts with the built-in
 /// template compiled and its common rendering parsed.
-pub(super) const REMEMBERED: usize = 4;
+pub(in crate::template) const REMEMBERED: usize = 4;
 
 /// One rendered text, parsed.
-pub(super) struct Parsed {
+pub(in crate::template) struct Parsed {
     /// The YAML tree, placeholders still in.
-    pub(super) tree: Value,
+    pub(in crate::template) tree: Value,
     /// The tree read as a SidecarInjectionSpec, placeholders still in, when that works. It then
     /// holds placeholders only where the spec takes text, so a pod's text values can replace
     /// them without reading the spec again.
-    pub(super) recipe: Option<EntriesRecipe>,
+    pub(in crate::template) recipe: Option<EntriesRecipe>,
 }
 
 impl Parsed {
@@ -45,7 +45,7 @@ impl Parsed {
 
 /// The renderings one template remembers, newest last.
 #[derive(Default)]
-pub(super) struct Renderings {
+pub(in crate::template) struct Renderings {
     known: Mutex<Vec<(String, Parsed)>>,
 }
 
@@ -56,7 +56,7 @@ impl Renderings {
     /// Both run under the memo's lock, so `read` borrows the remembered rendering instead of
     /// taking a counted copy: in a pre-initialised module a count would be written to the
     /// snapshot's pages, and the host copies every such page (see `crate::shared`).
-    pub(super) fn render_and_read<R, T>(
+    pub(in crate::template) fn render_and_read<R, T>(
         &self,
         render: impl FnOnce(&mut MemoWriter<'_>) -> Result<R, TemplateError>,
         read: impl FnOnce(&Parsed, R) -> Result<T, TemplateError>,
@@ -76,7 +76,7 @@ impl Renderings {
 
     /// How many renderings are remembered.
     #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
+    pub(in crate::template) fn len(&self) -> usize {
         self.known
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -85,7 +85,7 @@ impl Renderings {
 }
 
 /// Adds `item` as the newest entry, forgetting the oldest beyond [`REMEMBERED`].
-pub(super) fn remember<T>(list: &mut Vec<T>, item: T) {
+pub(in crate::template) fn remember<T>(list: &mut Vec<T>, item: T) {
     if list.len() >= REMEMBERED {
         list.remove(0);
     }
@@ -94,7 +94,7 @@ pub(super) fn remember<T>(list: &mut Vec<T>, item: T) {
 
 /// Where upon writes a rendering: it checks the bytes against the remembered texts as they
 /// come, and keeps them only once no remembered text matches.
-pub(super) struct MemoWriter<'a> {
+pub(in crate::template) struct MemoWriter<'a> {
     known: &'a [(String, Parsed)],
     /// Bit `i` is set while `known[i]` starts with everything written so far.
     matching: u32,
@@ -192,7 +192,7 @@ impl io::Write for MemoWriter<'_> {
 ///
 /// The memo compares whole templates and renderings (kilobytes) on every admission, and in the
 /// wasm module `==` on text calls a `memcmp` that compares one byte at a time.
-pub(super) fn same_text(a: &str, b: &str) -> bool {
+pub(in crate::template) fn same_text(a: &str, b: &str) -> bool {
     same_bytes(a.as_bytes(), b.as_bytes())
 }
 

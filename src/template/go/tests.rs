@@ -452,7 +452,10 @@ fn translation_is_made_once_per_text() {
     let first = SidecarTemplate::compile_as(ISTIO_1_0, None).unwrap();
     let second = SidecarTemplate::compile_as(ISTIO_1_0, None).unwrap();
     assert!(first.same_compiled(&second));
-    assert_eq!(first.version(), super::super::hex_sha256(ISTIO_1_0));
+    assert_eq!(
+        first.version(),
+        crate::template::compile::hex_sha256(ISTIO_1_0)
+    );
 }
 
 #[test]
