@@ -26,13 +26,11 @@ use crate::config::Config;
 use crate::injector::Injector;
 use crate::settings::{ConfigMapRef, PolicySettings};
 
-mod heap;
-
 /// Allocation is a large share of an admission's work (serde allocates per node): talc, faster
 /// than the default dlmalloc on wasm, and, once the module is pre-initialised, a bump region
-/// above the snapshot for admissions (`heap`, BENCHMARKS.md).
+/// above the snapshot for admissions (the `snapshot-heap` crate, BENCHMARKS.md).
 #[global_allocator]
-static ALLOCATOR: heap::SnapshotHeap = heap::SnapshotHeap::new();
+static ALLOCATOR: snapshot_heap::WasmSnapshotHeap = snapshot_heap::wasm_heap();
 
 /// Whether the waPC registry holds our operations already: in a pre-initialised module it does
 /// from the start.

@@ -1,4 +1,5 @@
-//! The module's allocator: talc, with a bump region for admissions of a pre-initialised module.
+//! The policy module's allocator: a fallback allocator (talc on wasm), with a bump region for
+//! admissions of a pre-initialised module.
 //!
 //! Every admission runs in a fresh instance whose memory starts as the snapshot Wizer took
 //! (`make policy.wasm`), and the instance is thrown away when the admission ends. Two things
@@ -16,7 +17,7 @@
 //! template reads the pod's metadata about a dozen times, each time as a fresh copy that is
 //! dropped at once, and a pod's metadata (its `managedFields` above all) runs to kilobytes.
 //!
-//! The region is [`BUMP_REGION`] long and reserved with one `memory.grow` when the heap is
+//! The region is [`BUMP_REGION`] long (in the module) and reserved with one `memory.grow` when the heap is
 //! frozen, so the snapshot already holds it. An instance that outlives it (a host that keeps one
 //! instance for many requests) falls back to talc, so at most that much is never reused. No
 //! crate offers a bounded bump region that falls back to another allocator;
@@ -25,25 +26,67 @@
 //! The snapshot itself is built with talc, which reuses freed memory, so its image stays
 //! small, and a module that is not pre-initialised never freezes and uses talc throughout.
 
+//! # Why a crate of its own
+//! It is unsafe code, and the core's tests only reach it through whole admissions in a wasm
+//! host. Here it is generic over where the region's memory comes from ([`Reserve`]) and what it
+//! falls back to (any [`GlobalAlloc`]), so its unit and property tests run natively against
+//! `std`'s allocator and a region of a few pages.
+
+#![no_std]
+
 use core::alloc::{GlobalAlloc, Layout};
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use talc::wasm::{WasmDynamicTalc, new_wasm_dynamic_allocator};
+/// Length of the policy module's bump region: far more than an admission needs (1 MB for 2000
+/// env vars), small enough to leave unused in a host that keeps instances. Untouched pages cost
+/// the host nothing.
+pub const BUMP_REGION: usize = 16 << 20;
 
-/// Bytes in a wasm page.
-const PAGE_SIZE: usize = 64 * 1024;
-/// Length of the bump region: far more than an admission needs (1 MB for 2000 env vars), small
-/// enough to leave unused in a host that keeps instances. Untouched pages cost the host nothing.
-const BUMP_REGION: usize = 16 << 20;
+/// Where the bump region's memory comes from.
+pub trait Reserve {
+    /// `len` fresh bytes, aligned to at least 8, never handed out by anything else; their
+    /// start address, or `None` when there is no such memory.
+    fn reserve(&self, len: usize) -> Option<usize>;
+}
+
+/// The wasm module's memory: the region is taken with one `memory.grow`.
+#[cfg(target_arch = "wasm32")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WasmMemory;
+
+#[cfg(target_arch = "wasm32")]
+impl Reserve for WasmMemory {
+    fn reserve(&self, len: usize) -> Option<usize> {
+        /// Bytes in a wasm page.
+        const PAGE_SIZE: usize = 64 * 1024;
+        let previous_pages = core::arch::wasm32::memory_grow::<0>(len.div_ceil(PAGE_SIZE));
+        (previous_pages != usize::MAX)
+            .then(|| previous_pages.checked_mul(PAGE_SIZE))
+            .flatten()
+    }
+}
+
+/// The policy module's heap: talc, and a [`BUMP_REGION`] of the module's memory once frozen.
+#[cfg(target_arch = "wasm32")]
+pub type WasmSnapshotHeap = SnapshotHeap<talc::wasm::WasmDynamicTalc, WasmMemory>;
+
+/// The policy module's heap, for a `#[global_allocator]` static.
+#[cfg(target_arch = "wasm32")]
+pub const fn wasm_heap() -> WasmSnapshotHeap {
+    SnapshotHeap::new(talc::wasm::new_wasm_dynamic_allocator(), WasmMemory, BUMP_REGION)
+}
 /// Small blocks are reused by size class: multiples of `GRAIN` bytes up to `CLASSES * GRAIN`.
 /// A block goes on a class's list only when it is `GRAIN`-aligned and at least as long as the
 /// class, so any block on the list fits any request of that class.
 const GRAIN: usize = 8;
 const CLASSES: usize = 128;
 
-/// talc, plus a bump region once frozen.
-pub struct SnapshotHeap {
-    talc: WasmDynamicTalc,
+/// A fallback allocator, plus a bump region once frozen.
+pub struct SnapshotHeap<F, R> {
+    fallback: F,
+    memory: R,
+    /// Length of the region.
+    region: usize,
     frozen: AtomicBool,
     /// Start of the bump region, 0 until reserved.
     start: AtomicUsize,
@@ -75,11 +118,14 @@ const fn class_size(class: usize) -> usize {
     (class + 1) * GRAIN
 }
 
-impl SnapshotHeap {
-    /// A heap that has not been frozen: talc only.
-    pub const fn new() -> Self {
+impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
+    /// A heap that has not been frozen: `fallback` only; once frozen, a region of `region`
+    /// bytes from `memory`.
+    pub const fn new(fallback: F, memory: R, region: usize) -> Self {
         SnapshotHeap {
-            talc: new_wasm_dynamic_allocator(),
+            fallback,
+            memory,
+            region,
             frozen: AtomicBool::new(false),
             start: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
@@ -105,7 +151,7 @@ impl SnapshotHeap {
         self.frozen.load(Ordering::Relaxed) && !self.spilled.load(Ordering::Relaxed)
     }
 
-    /// Notes that talc handed out a block after the freeze.
+    /// Notes that the fallback handed out a block after the freeze.
     fn note_spill(&self) {
         if self.frozen.load(Ordering::Relaxed) {
             self.spilled.store(true, Ordering::Relaxed);
@@ -188,16 +234,16 @@ impl SnapshotHeap {
         }
     }
 
-    /// Grows the memory by the region's length and takes the new pages. When the memory cannot
-    /// grow, allocation stays with talc for good.
+    /// Takes the region's memory. When there is none, allocation stays with the fallback for
+    /// good.
     #[cold]
     #[inline(never)]
     fn reserve(&self) -> Option<()> {
-        let previous_pages = core::arch::wasm32::memory_grow::<0>(BUMP_REGION / PAGE_SIZE);
-        let region = (previous_pages != usize::MAX)
-            .then(|| previous_pages.checked_mul(PAGE_SIZE))
-            .flatten()
-            .and_then(|start| Some((start, start.checked_add(BUMP_REGION)?)));
+        let region = self
+            .memory
+            .reserve(self.region)
+            .filter(|start| *start != 0 && start.is_multiple_of(GRAIN))
+            .and_then(|start| Some((start, start.checked_add(self.region)?)));
         let Some((start, end)) = region else {
             self.frozen.store(false, Ordering::Relaxed);
             return None;
@@ -239,13 +285,14 @@ impl SnapshotHeap {
     }
 }
 
-// SAFETY: bump blocks are disjoint ranges of memory grown for the region alone and never handed
-// to talc; talc's blocks are never touched by the region. `dealloc` and `realloc` tell the two
+// SAFETY: bump blocks are disjoint ranges of memory reserved for the region alone and never
+// handed to the fallback; the fallback's blocks are never touched by the region. `dealloc` and `realloc` tell the two
 // apart by address. A region block is on a free list only after its owner gave it up, and is
-// taken off before it is handed out again. wasm32-wasip1 modules are single-threaded, so the
-// relaxed loads and stores cannot interleave.
+// taken off before it is handed out again. The heap is meant for single-threaded wasm modules
+// (wasm32-wasip1): the relaxed loads and stores cannot interleave there. Used from several
+// threads at once, two allocations could take the same block.
 #[allow(unsafe_code)]
-unsafe impl GlobalAlloc for SnapshotHeap {
+unsafe impl<F: GlobalAlloc, R: Reserve> GlobalAlloc for SnapshotHeap<F, R> {
     // Not inlined: the allocator shims are called from thousands of places, and inlining the
     // region's checks into each made the module 12% larger for no measurable gain.
     #[inline(never)]
@@ -254,7 +301,7 @@ unsafe impl GlobalAlloc for SnapshotHeap {
             Some(block) => block,
             None => {
                 self.note_spill();
-                unsafe { self.talc.alloc(layout) }
+                unsafe { self.fallback.alloc(layout) }
             }
         }
     }
@@ -264,7 +311,7 @@ unsafe impl GlobalAlloc for SnapshotHeap {
         if self.in_region(ptr) {
             self.release(ptr, layout);
         } else {
-            unsafe { self.talc.dealloc(ptr, layout) }
+            unsafe { self.fallback.dealloc(ptr, layout) }
         }
     }
 
@@ -272,7 +319,7 @@ unsafe impl GlobalAlloc for SnapshotHeap {
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if !self.in_region(ptr) {
             self.note_spill();
-            return unsafe { self.talc.realloc(ptr, layout, new_size) };
+            return unsafe { self.fallback.realloc(ptr, layout, new_size) };
         }
         if self.resize_in_place(ptr, layout, new_size) {
             return ptr;
@@ -289,3 +336,6 @@ unsafe impl GlobalAlloc for SnapshotHeap {
         moved
     }
 }
+
+#[cfg(test)]
+mod tests;
