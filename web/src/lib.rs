@@ -139,5 +139,13 @@ fn parse_settings(text: Option<&str>) -> Result<PolicySettings, JsError> {
 }
 
 fn manifest_error(e: ManifestError) -> JsError {
-    JsError::new(&e.to_string())
+    // The whole chain, as kube-inject prints it (`{:#}`): the document, then why.
+    let mut message = e.to_string();
+    let mut cause = std::error::Error::source(&e);
+    while let Some(reason) = cause {
+        message.push_str(": ");
+        message.push_str(&reason.to_string());
+        cause = reason.source();
+    }
+    JsError::new(&message)
 }

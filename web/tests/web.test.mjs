@@ -115,6 +115,14 @@ test("settings are judged as the policy's validate_settings judges them", () => 
   );
 });
 
+test("an injection error carries its reason, as kube-inject prints it", () => {
+  const clash = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: istio-proxy\n        image: mine\n";
+  assert.throws(() => web.injectManifest(clash), (e) => {
+    assert.match(e.message, /^document 1 \(Deployment web\): spec\.template: .*spec\.containers entry "istio-proxy" that was not injected/);
+    return true;
+  });
+});
+
 test("a Go template in the settings injects as kube-inject injects with it", () => {
   const dir = "kube-inject/tests/testdata/inject/";
   const config = read(`${dir}istio-1.0-configmap.yaml.config`);
