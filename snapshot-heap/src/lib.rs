@@ -73,7 +73,11 @@ pub type WasmSnapshotHeap = SnapshotHeap<talc::wasm::WasmDynamicTalc, WasmMemory
 /// The policy module's heap, for a `#[global_allocator]` static.
 #[cfg(target_arch = "wasm32")]
 pub const fn wasm_heap() -> WasmSnapshotHeap {
-    SnapshotHeap::new(talc::wasm::new_wasm_dynamic_allocator(), WasmMemory, BUMP_REGION)
+    SnapshotHeap::new(
+        talc::wasm::new_wasm_dynamic_allocator(),
+        WasmMemory,
+        BUMP_REGION,
+    )
 }
 /// Small blocks are reused by size class: multiples of `GRAIN` bytes up to `CLASSES * GRAIN`.
 /// A block goes on a class's list only when it is `GRAIN`-aligned and at least as long as the
