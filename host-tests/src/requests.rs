@@ -173,3 +173,52 @@ mod tests {
         assert_eq!(admission_request_of(&request), &request);
     }
 }
+
+/// The large requests the policy's limits are stated for (RELIABILITY.md), with a name each:
+/// what the API server could send within its 3 MiB request limit.
+pub fn large_pods() -> Vec<(&'static str, Value)> {
+    let mut many_containers = sleep_pod();
+    many_containers["spec"]["containers"] = Value::Array(
+        (0..10_000)
+            .map(|i| json!({"name": format!("c{i}"), "image": "tutum/curl"}))
+            .collect(),
+    );
+    let mut big_annotation = sleep_pod();
+    big_annotation["metadata"]["annotations"] = json!({"example.com/blob": "x".repeat(1_500_000)});
+    let mut many_annotations = sleep_pod();
+    many_annotations["metadata"]["annotations"] = Value::Object(
+        (0..20_000)
+            .map(|i| (format!("example.com/a{i}"), json!(format!("v{i}"))))
+            .collect(),
+    );
+    let deep = |depth: usize| {
+        let mut pod = sleep_pod();
+        let mut unknown = json!("leaf");
+        for _ in 0..depth {
+            unknown = json!({ "x": unknown });
+        }
+        pod["spec"]["containers"][0]["x-unknown"] = unknown;
+        pod
+    };
+    vec![
+        ("10k containers", many_containers),
+        ("100k env vars", pod_with_env_vars(100_000)),
+        ("1.5 MB annotation", big_annotation),
+        ("20k annotations", many_annotations),
+        ("unknown fields 100 deep", deep(100)),
+    ]
+}
+
+/// A `validate` payload for the sleep pod whose container carries an unknown field nested
+/// `depth` objects deep, built as text: a `Value` that deep overflows the stack of whoever
+/// builds, prints or drops it (the host's included).
+pub fn deeply_nested_validate_payload(depth: usize) -> Vec<u8> {
+    let mut pod = sleep_pod();
+    pod["spec"]["containers"][0]["x-unknown"] = json!("NESTED");
+    let payload = json!({"request": pod_create_request(pod), "settings": {"requirements": "off"}});
+    let nested = format!("{}\"leaf\"{}", "{\"x\":".repeat(depth), "}".repeat(depth));
+    payload
+        .to_string()
+        .replacen("\"NESTED\"", &nested, 1)
+        .into_bytes()
+}

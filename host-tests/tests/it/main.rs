@@ -6,5 +6,6 @@
 mod fixtures;
 mod guests;
 mod injector;
+mod limits;
 mod passthrough;
 mod preinit;
