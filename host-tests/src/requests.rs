@@ -151,29 +151,6 @@ pub fn admission_request_of(document: &Value) -> &Value {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn env_var_pod_has_the_requested_size() {
-        let pod = pod_with_env_vars(200);
-        assert_eq!(
-            pod["spec"]["containers"][0]["env"].as_array().map(Vec::len),
-            Some(200)
-        );
-        assert_eq!(pod["spec"]["containers"][0]["env"][199]["name"], "VAR_0199");
-    }
-
-    #[test]
-    fn review_unwraps_to_its_request() {
-        let request = sleep_pod_request();
-        let review = admission_review(request.clone());
-        assert_eq!(admission_request_of(&review), &request);
-        assert_eq!(admission_request_of(&request), &request);
-    }
-}
-
 /// The large requests the policy's limits are stated for (RELIABILITY.md), with a name each:
 /// what the API server could send within its 3 MiB request limit.
 pub fn large_pods() -> Vec<(&'static str, Value)> {
@@ -221,4 +198,27 @@ pub fn deeply_nested_validate_payload(depth: usize) -> Vec<u8> {
         .to_string()
         .replacen("\"NESTED\"", &nested, 1)
         .into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_var_pod_has_the_requested_size() {
+        let pod = pod_with_env_vars(200);
+        assert_eq!(
+            pod["spec"]["containers"][0]["env"].as_array().map(Vec::len),
+            Some(200)
+        );
+        assert_eq!(pod["spec"]["containers"][0]["env"][199]["name"], "VAR_0199");
+    }
+
+    #[test]
+    fn review_unwraps_to_its_request() {
+        let request = sleep_pod_request();
+        let review = admission_review(request.clone());
+        assert_eq!(admission_request_of(&review), &request);
+        assert_eq!(admission_request_of(&request), &request);
+    }
 }
