@@ -1,10 +1,10 @@
-//! Where the injector and mesh configuration come from: one function, [`load_config`].
+//! Where the injector and mesh configuration come from, and loading it: [`load_config`].
 //!
-//! Each source yields the two documents Istio keeps in its ConfigMaps (the
+//! Each [`Source`] yields the two documents Istio keeps in its ConfigMaps (the
 //! `istio-sidecar-injector` ConfigMap's `config`, the `istio` ConfigMap's `mesh`) as text;
 //! [`config_from_documents`] turns them into a checked [`Config`]. Which source each document
 //! comes from (its file, the cluster, the built-in default) is decided per document by
-//! [`cluster::choose_sources`]; [`ConfigSource`] records it for standard error.
+//! [`choose_sources`]; the [`Sources`] are then told to the user on standard error.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -14,66 +14,120 @@ use serde_json::Value;
 use sidecar_injector::{Config, ConfigError, Injector, InjectorConfig, MeshConfig, TemplateSyntax};
 
 use crate::cli::{ClusterArgs, ConfigArgs};
-use crate::cluster::{
-    self, BuiltinReason, ClusterConfig, ClusterOptions, ConfigKind, Environment, Source,
-    SourceFlags, Sources,
-};
+use crate::cluster::{self, ClusterAccess, ClusterConfig, ClusterOptions, ConfigKind, Environment};
 
-/// Where each configuration came from, as told to the user on standard error.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigSource {
-    /// Where the injection config (policy, template) came from.
-    pub injector: Origin,
-    /// Where the mesh config came from.
-    pub mesh: Origin,
-}
-
-/// Where one configuration came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Origin {
-    /// The built-in default, for this reason.
-    BuiltIn(BuiltinReason),
-    /// Its file flag (`--injectConfigFile`, `--meshConfigFile`).
+/// Where one configuration comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Its file flag (`--injectConfigFile`, `--meshConfigFile`), with the path given.
     File(PathBuf),
-    /// Its ConfigMap, read from a cluster: what was read, and from which server and context.
-    Cluster(Box<ClusterConfig>),
+    /// Its ConfigMap in the cluster.
+    Cluster,
+    /// The built-in default, for this reason.
+    Builtin(BuiltinReason),
 }
 
-impl ConfigSource {
-    /// The origin of `kind`.
-    pub fn get(&self, kind: ConfigKind) -> &Origin {
+/// Why the built-in default is used; its `Display` is the stderr note.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BuiltinReason {
+    /// `--builtin` was given.
+    Requested,
+    /// Nothing points at a cluster (no kubeconfig, not in a pod) and no cluster flag was given.
+    NoCluster,
+}
+
+impl std::fmt::Display for BuiltinReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BuiltinReason::Requested => "using the built-in default configuration (--builtin)",
+            BuiltinReason::NoCluster => {
+                "no cluster configured (no kubeconfig); using the built-in default configuration"
+            }
+        })
+    }
+}
+
+/// Where each configuration comes from, as [`choose_sources`] decided; once [`load_config`] has
+/// read the cluster, also what it read there and from which server, for the stderr lines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sources {
+    /// Source of the injection config.
+    pub injector: Source,
+    /// Source of the mesh config.
+    pub mesh: Source,
+    /// What was read from the cluster, when a [`Source::Cluster`] has been read.
+    pub cluster: Option<ClusterConfig>,
+}
+
+impl Sources {
+    /// The source of `kind`.
+    pub fn get(&self, kind: ConfigKind) -> &Source {
         match kind {
             ConfigKind::Injector => &self.injector,
             ConfigKind::Mesh => &self.mesh,
         }
     }
 
+    /// The configurations to read from the cluster.
+    pub fn kinds_from_cluster(&self) -> Vec<ConfigKind> {
+        [ConfigKind::Injector, ConfigKind::Mesh]
+            .into_iter()
+            .filter(|&kind| *self.get(kind) == Source::Cluster)
+            .collect()
+    }
+
     /// The standard error lines: one per configuration, or a single one when both are the
     /// built-in default for the same reason.
     pub fn lines(&self) -> Vec<String> {
         match (&self.injector, &self.mesh) {
-            (Origin::BuiltIn(a), Origin::BuiltIn(b)) if a == b => vec![a.to_string()],
+            (Source::Builtin(a), Source::Builtin(b)) if a == b => vec![a.to_string()],
             _ => [ConfigKind::Injector, ConfigKind::Mesh]
                 .into_iter()
-                .map(|kind| line(kind, self.get(kind)))
+                .map(|kind| self.line(kind))
                 .collect(),
+        }
+    }
+
+    /// The standard error line for one configuration, e.g. `mesh config: --meshConfigFile mesh.yaml`.
+    fn line(&self, kind: ConfigKind) -> String {
+        match self.get(kind) {
+            Source::Builtin(BuiltinReason::Requested) => {
+                format!("{kind}: the built-in default (--builtin)")
+            }
+            Source::Builtin(BuiltinReason::NoCluster) => {
+                format!("{kind}: the built-in default (no cluster configured: no kubeconfig)")
+            }
+            Source::File(path) => format!("{kind}: {} {}", kind.file_flag(), path.display()),
+            Source::Cluster => self
+                .cluster
+                .as_ref()
+                .and_then(|cluster| cluster.source_line(kind))
+                .unwrap_or_else(|| format!("{kind}: the cluster")),
         }
     }
 }
 
-/// The standard error line for one configuration, e.g. `mesh config: --meshConfigFile mesh.yaml`.
-fn line(kind: ConfigKind, origin: &Origin) -> String {
-    match origin {
-        Origin::BuiltIn(BuiltinReason::Requested) => {
-            format!("{kind}: the built-in default (--builtin)")
-        }
-        Origin::BuiltIn(BuiltinReason::NoCluster) => {
-            format!("{kind}: the built-in default (no cluster configured: no kubeconfig)")
-        }
-        Origin::File(path) => format!("{kind}: {} {}", kind.file_flag(), path.display()),
-        Origin::Cluster(cluster) => cluster
-            .source_line(kind)
-            .unwrap_or_else(|| format!("{kind}: the cluster at {}", cluster.endpoint)),
+/// Decides, for each configuration, between its file, the cluster and the built-in default.
+///
+/// A file always wins for its own configuration; the other one still comes from the cluster, as in
+/// istioctl. Without a file, `--builtin` forces the default. Otherwise the cluster is used whenever
+/// the user points at one (a cluster flag) or the environment does (`access` is not
+/// [`ClusterAccess::Unconfigured`]); only when neither does is the built-in default used, with
+/// [`BuiltinReason::NoCluster`] as the note, where istioctl would fail. Once the cluster is chosen
+/// it must answer: a failed read never degrades into the default (istio/istio#2489).
+pub fn choose_sources(args: &ConfigArgs, access: &ClusterAccess) -> Sources {
+    let fallback = if args.builtin {
+        Source::Builtin(BuiltinReason::Requested)
+    } else if args.cluster.any() || !matches!(access, ClusterAccess::Unconfigured { .. }) {
+        Source::Cluster
+    } else {
+        Source::Builtin(BuiltinReason::NoCluster)
+    };
+    let pick = |file: &Option<PathBuf>| file.clone().map_or(fallback.clone(), Source::File);
+    Sources {
+        injector: pick(&args.inject_config_file),
+        mesh: pick(&args.mesh_config_file),
+        cluster: None,
     }
 }
 
@@ -82,9 +136,9 @@ fn line(kind: ConfigKind, origin: &Origin) -> String {
 pub struct ConfigDocument {
     /// The YAML text: the ConfigMap's `config` or `mesh` value, or a whole ConfigMap.
     pub text: String,
-    /// Where it came from, e.g. `--injectConfigFile inject-config.yaml` or
+    /// Its source as messages name it, e.g. `--injectConfigFile inject-config.yaml` or
     /// `configmap istio-system/istio, key "mesh"`.
-    pub origin: String,
+    pub source: String,
 }
 
 /// Loads the configuration the flags ask for, with the cluster this process is configured for.
@@ -92,39 +146,28 @@ pub struct ConfigDocument {
 /// Per configuration: its file flag; else `--builtin` → the built-in default; else its ConfigMap
 /// in the cluster whenever a cluster is configured (kubeconfig, in-cluster service account) or a
 /// cluster flag is given; else the built-in default. Any failure to read the cluster is an error.
-pub fn load_config(args: &ConfigArgs) -> Result<(Config, ConfigSource)> {
+pub fn load_config(args: &ConfigArgs) -> Result<(Config, Sources)> {
     load_config_in(args, &Environment::from_process())
 }
 
 /// [`load_config`] with the environment (`$KUBECONFIG`, home directory, in-cluster variables)
 /// given.
-pub fn load_config_in(args: &ConfigArgs, env: &Environment) -> Result<(Config, ConfigSource)> {
+pub fn load_config_in(args: &ConfigArgs, env: &Environment) -> Result<(Config, Sources)> {
     let opts = cluster_options(&args.cluster);
-    let flags = SourceFlags {
-        builtin: args.builtin,
-        inject_config_file: args.inject_config_file.is_some(),
-        mesh_config_file: args.mesh_config_file.is_some(),
-        cluster_flags: args.cluster.any(),
-    };
     let access = cluster::discover(&opts, env);
-    let sources = cluster::choose_sources(&flags, &access);
+    let mut sources = choose_sources(args, &access);
     // Local files first: a typo in a path is reported without waiting for a cluster.
     let inject_file = read_file(ConfigKind::Injector, args.inject_config_file.as_deref())?;
     let mesh_file = read_file(ConfigKind::Mesh, args.mesh_config_file.as_deref())?;
-    let from_cluster = if sources.needs_cluster() {
-        Some(cluster::read_from_cluster(&opts, &access, &sources).map_err(one_line)?)
-    } else {
-        None
-    };
-    let from_cluster = from_cluster.as_ref();
-    let (inject, injector) = document(ConfigKind::Injector, &sources, inject_file, from_cluster)?;
-    let (mesh, mesh_origin) = document(ConfigKind::Mesh, &sources, mesh_file, from_cluster)?;
+    let wanted = sources.kinds_from_cluster();
+    if !wanted.is_empty() {
+        let read = cluster::read_from_cluster(&opts, &access, &wanted).map_err(one_line)?;
+        sources.cluster = Some(read);
+    }
+    let inject = document(ConfigKind::Injector, &sources, inject_file)?;
+    let mesh = document(ConfigKind::Mesh, &sources, mesh_file)?;
     let config = config_from_documents(inject.as_ref(), mesh.as_ref(), args.template_syntax)?;
-    let source = ConfigSource {
-        injector,
-        mesh: mesh_origin,
-    };
-    Ok((config, source))
+    Ok((config, sources))
 }
 
 /// A cluster error as one line: its message and each cause's, `: `-separated, each cut to its first
@@ -172,47 +215,41 @@ fn cluster_options(args: &ClusterArgs) -> ClusterOptions {
 }
 
 /// The file for `kind`, if its flag was given.
-fn read_file(kind: ConfigKind, path: Option<&Path>) -> Result<Option<(ConfigDocument, Origin)>> {
-    path.map(|path| {
-        let doc = read_document(path, kind.file_flag())?;
-        Ok((doc, Origin::File(path.to_owned())))
-    })
-    .transpose()
+fn read_file(kind: ConfigKind, path: Option<&Path>) -> Result<Option<ConfigDocument>> {
+    path.map(|path| read_document(path, kind.file_flag()))
+        .transpose()
 }
 
 /// The document for `kind` from the source chosen for it (`None`: the built-in default).
 fn document(
     kind: ConfigKind,
     sources: &Sources,
-    file: Option<(ConfigDocument, Origin)>,
-    from_cluster: Option<&ClusterConfig>,
-) -> Result<(Option<ConfigDocument>, Origin)> {
+    file: Option<ConfigDocument>,
+) -> Result<Option<ConfigDocument>> {
     match sources.get(kind) {
-        Source::Builtin(reason) => Ok((None, Origin::BuiltIn(reason))),
-        Source::File => {
-            let Some((doc, origin)) = file else {
+        Source::Builtin(_) => Ok(None),
+        Source::File(_) => {
+            let Some(doc) = file else {
                 bail!("internal error: no {kind} file was read");
             };
-            Ok((Some(doc), origin))
+            Ok(Some(doc))
         }
         Source::Cluster => {
-            let Some(cluster) = from_cluster.filter(|c| c.get(kind).is_some()) else {
+            let Some(value) = sources.cluster.as_ref().and_then(|c| c.get(kind)) else {
                 bail!("internal error: the {kind} was not read from the cluster");
             };
-            let value = cluster.get(kind).map(|v| ConfigDocument {
-                text: v.value.clone(),
-                origin: v.to_string(),
-            });
-            let origin = Origin::Cluster(Box::new(cluster.clone()));
-            Ok((value, origin))
+            Ok(Some(ConfigDocument {
+                text: value.value.clone(),
+                source: value.to_string(),
+            }))
         }
     }
 }
 
 fn read_document(path: &Path, flag: &str) -> Result<ConfigDocument> {
-    let origin = format!("{flag} {}", path.display());
-    let text = fs::read_to_string(path).with_context(|| format!("{origin}: cannot read"))?;
-    Ok(ConfigDocument { text, origin })
+    let source = format!("{flag} {}", path.display());
+    let text = fs::read_to_string(path).with_context(|| format!("{source}: cannot read"))?;
+    Ok(ConfigDocument { text, source })
 }
 
 /// Builds and checks the configuration from its two documents; `None` means the built-in
@@ -245,21 +282,21 @@ pub fn config_from_documents(
         injector,
         mesh: mesh_config,
     };
-    let template_origin = || match inject {
+    let template_source = || match inject {
         Some(doc) => format!(
             "{}: invalid `template` (line and column count from the template's first line)",
-            doc.origin
+            doc.source
         ),
         None => "the built-in template".to_string(),
     };
-    let injector = Injector::new(config.clone()).with_context(template_origin)?;
-    injector.check().with_context(template_origin)?;
+    let injector = Injector::new(config.clone()).with_context(template_source)?;
+    injector.check().with_context(template_source)?;
     Ok(config)
 }
 
 /// `ConfigError` already shows its cause in its message, so it is not chained again.
 fn config_error(err: ConfigError, doc: &ConfigDocument) -> anyhow::Error {
-    anyhow::anyhow!("{}: {err}", doc.origin)
+    anyhow::anyhow!("{}: {err}", doc.source)
 }
 
 /// The document itself, or the `data.<key>` of a ConfigMap (as `kubectl get configmap -o yaml`
@@ -277,7 +314,7 @@ fn unwrap_config_map(doc: &ConfigDocument, key: &str) -> Result<String> {
         _ => bail!(
             "{}: a ConfigMap without a `data.{key}` string; give the ConfigMap that holds it \
              (or just the `{key}` document)",
-            doc.origin
+            doc.source
         ),
     }
 }
@@ -286,125 +323,99 @@ fn unwrap_config_map(doc: &ConfigDocument, key: &str) -> Result<String> {
 mod tests {
     use super::*;
 
-    fn doc(text: &str) -> ConfigDocument {
-        ConfigDocument {
-            text: text.into(),
-            origin: "--injectConfigFile x.yaml".into(),
+    /// `ConfigArgs` with `--builtin`, the two file flags and one cluster flag (`-i`) given or not.
+    fn args(builtin: bool, inject_file: bool, mesh_file: bool, cluster_flag: bool) -> ConfigArgs {
+        ConfigArgs {
+            builtin,
+            inject_config_file: inject_file.then(|| "inject.yaml".into()),
+            mesh_config_file: mesh_file.then(|| "mesh.yaml".into()),
+            cluster: ClusterArgs {
+                istio_namespace: cluster_flag.then(|| "istio-system".into()),
+                ..ClusterArgs::default()
+            },
+            ..ConfigArgs::default()
+        }
+    }
+
+    /// README's precedence, per configuration: its file, `--builtin`, the cluster when one is
+    /// configured or a cluster flag is given, else the built-in default. The end-to-end tests run
+    /// a few rows against the binary; this is the whole table.
+    #[test]
+    fn precedence_table() {
+        use BuiltinReason::{NoCluster, Requested};
+        use Source::{Builtin, Cluster};
+        let kube = ClusterAccess::Kubeconfig(cluster::kubeconfig::KubeconfigFiles::Default(
+            "/home/u/.kube/config".into(),
+        ));
+        let none = ClusterAccess::Unconfigured { default_path: None };
+        let pod = ClusterAccess::InCluster;
+        let inject = || Source::File("inject.yaml".into());
+        let mesh = || Source::File("mesh.yaml".into());
+        // (builtin, inject file, mesh file, cluster flag), access -> (injector, mesh)
+        let table = [
+            (
+                (false, false, false, false),
+                &none,
+                (Builtin(NoCluster), Builtin(NoCluster)),
+            ),
+            ((false, false, false, true), &none, (Cluster, Cluster)),
+            ((false, false, false, false), &kube, (Cluster, Cluster)),
+            ((false, false, false, false), &pod, (Cluster, Cluster)),
+            ((false, true, true, false), &none, (inject(), mesh())),
+            ((false, true, true, true), &kube, (inject(), mesh())),
+            ((false, true, false, false), &kube, (inject(), Cluster)),
+            ((false, false, true, false), &kube, (Cluster, mesh())),
+            (
+                (false, true, false, false),
+                &none,
+                (inject(), Builtin(NoCluster)),
+            ),
+            (
+                (true, false, false, true),
+                &kube,
+                (Builtin(Requested), Builtin(Requested)),
+            ),
+            (
+                (true, false, false, false),
+                &none,
+                (Builtin(Requested), Builtin(Requested)),
+            ),
+            (
+                (true, true, false, false),
+                &pod,
+                (inject(), Builtin(Requested)),
+            ),
+        ];
+        for ((b, i, m, c), access, (injector, mesh)) in table {
+            let sources = choose_sources(&args(b, i, m, c), access);
+            assert_eq!(
+                (&sources.injector, &sources.mesh),
+                (&injector, &mesh),
+                "flags {:?}, {access:?}",
+                (b, i, m, c)
+            );
+            let wanted: Vec<ConfigKind> =
+                [(ConfigKind::Injector, &injector), (ConfigKind::Mesh, &mesh)]
+                    .into_iter()
+                    .filter(|(_, source)| **source == Cluster)
+                    .map(|(kind, _)| kind)
+                    .collect();
+            assert_eq!(sources.kinds_from_cluster(), wanted);
         }
     }
 
     #[test]
-    fn no_flags_and_no_cluster_means_built_in() {
-        let (_, source) = load_config_in(&ConfigArgs::default(), &Environment::default()).unwrap();
-        let reason = BuiltinReason::NoCluster;
-        assert_eq!(
-            source,
-            ConfigSource {
-                injector: Origin::BuiltIn(reason),
-                mesh: Origin::BuiltIn(reason),
-            }
-        );
-        assert_eq!(
-            source.lines(),
-            ["no cluster configured (no kubeconfig); using the built-in default configuration"]
-        );
-    }
-
-    #[test]
-    fn builtin_flag_ignores_a_configured_cluster() {
-        let args = ConfigArgs {
-            builtin: true,
-            ..ConfigArgs::default()
+    fn a_config_map_without_the_key_is_refused() {
+        let config_map = ConfigDocument {
+            text: "apiVersion: v1\nkind: ConfigMap\ndata:\n  config: |\n    policy: disabled\n"
+                .into(),
+            source: "--meshConfigFile x.yaml".into(),
         };
-        let env = Environment {
-            kubeconfig: Some("/nonexistent/kubeconfig".into()),
-            in_cluster: true,
-            ..Environment::default()
-        };
-        let (config, source) = load_config_in(&args, &env).unwrap();
-        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+        let err = config_from_documents(None, Some(&config_map), None).unwrap_err();
         assert_eq!(
-            source.lines(),
-            ["using the built-in default configuration (--builtin)"]
+            format!("{err:#}"),
+            "--meshConfigFile x.yaml: a ConfigMap without a `data.mesh` string; give the ConfigMap \
+             that holds it (or just the `mesh` document)"
         );
-    }
-
-    #[test]
-    fn a_cluster_flag_without_a_cluster_is_an_error() {
-        let args = ConfigArgs {
-            cluster: ClusterArgs {
-                istio_namespace: Some("mesh".into()),
-                ..ClusterArgs::default()
-            },
-            ..ConfigArgs::default()
-        };
-        let err = load_config_in(&args, &Environment::default()).unwrap_err();
-        assert!(
-            format!("{err:#}").starts_with("no cluster configured to read the Istio configuration"),
-            "{err:#}"
-        );
-    }
-
-    #[test]
-    fn mixed_sources_get_one_line_each() {
-        let cluster = ClusterConfig {
-            injector: None,
-            mesh: Some(cluster::ConfigMapValue {
-                namespace: "istio-system".into(),
-                name: "istio".into(),
-                key: "mesh",
-                value: "{}".into(),
-            }),
-            endpoint: cluster::Endpoint {
-                server: "https://10.0.0.1:6443".into(),
-                context: Some("kind-kind".into()),
-            },
-        };
-        let source = ConfigSource {
-            injector: Origin::File("inject-config.yaml".into()),
-            mesh: Origin::Cluster(Box::new(cluster)),
-        };
-        assert_eq!(
-            source.lines(),
-            [
-                "injection config: --injectConfigFile inject-config.yaml",
-                "mesh config: configmap istio-system/istio, key \"mesh\", from https://10.0.0.1:6443 \
-                 (context \"kind-kind\")",
-            ]
-        );
-        let source = ConfigSource {
-            injector: Origin::BuiltIn(BuiltinReason::NoCluster),
-            mesh: Origin::File("mesh.yaml".into()),
-        };
-        assert_eq!(
-            source.lines(),
-            [
-                "injection config: the built-in default (no cluster configured: no kubeconfig)",
-                "mesh config: --meshConfigFile mesh.yaml",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_config_map_is_unwrapped() {
-        let cm = doc("apiVersion: v1\nkind: ConfigMap\ndata:\n  config: |\n    policy: disabled\n");
-        let config = config_from_documents(Some(&cm), None, None).unwrap();
-        assert_eq!(
-            config.injector.policy,
-            sidecar_injector::config::InjectionPolicy::Disabled
-        );
-        let err = config_from_documents(None, Some(&cm), None).unwrap_err();
-        assert!(format!("{err:#}").contains("without a `data.mesh` string"));
-    }
-
-    #[test]
-    fn a_template_error_names_the_file_and_position() {
-        let broken = doc("template: |\n  containers:\n  - name: {{ oops\n");
-        let err = format!(
-            "{:#}",
-            config_from_documents(Some(&broken), None, None).unwrap_err()
-        );
-        assert!(err.starts_with("--injectConfigFile x.yaml: invalid `template`"));
-        assert!(err.contains("template syntax error at line "), "{err}");
     }
 }

@@ -1,5 +1,5 @@
 //! The configuration read from a cluster, end to end: the built binary against the fake API server
-//! (`tests/support/fake_apiserver.rs`) on 127.0.0.1, reached through a kubeconfig (`--kubeconfig`,
+//! (`fake_apiserver.rs`) on 127.0.0.1, reached through a kubeconfig (`--kubeconfig`,
 //! `$KUBECONFIG`, `~/.kube/config`) or the in-cluster variables; and every way that read can fail,
 //! each an exit 2 with nothing written (istio/istio#2489).
 
@@ -481,6 +481,18 @@ fn missing_key_is_an_error_naming_the_keys_present() {
 }
 
 #[test]
+fn configmap_without_data_is_a_missing_key() {
+    let server = FakeApiServer::start();
+    server.config_map("istio-system", "istio", &[]);
+    let cluster = Cluster::with(server);
+    assert_eq!(
+        fails_without_writing(&cluster, &[]),
+        "configmap istio-system/istio has no key \"mesh\" (the mesh config; it has no data); fix the \
+         configmap, select another with --meshConfigMapName, or pass --meshConfigFile"
+    );
+}
+
+#[test]
 fn empty_key_is_an_error() {
     let cluster = Cluster::with(FakeApiServer::with_istio(&cluster_injector_config(), ""));
     assert_eq!(
@@ -570,6 +582,29 @@ fn unreachable_server_is_an_error_and_fails_fast() {
         "{error}"
     );
     assert!(error.contains("Connection refused"), "{error}");
+}
+
+#[test]
+fn unreachable_https_server_sets_up_tls_and_fails_cleanly() {
+    // Builds the rustls client (crypto provider, native roots) before failing to connect.
+    let dir = tempfile::tempdir().unwrap();
+    let url = fake_apiserver::unreachable_url().replace("http://", "https://");
+    let kubeconfig = Kubeconfig::new(&url).write(dir.path());
+    let error = fails(
+        kube_inject()
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("-f")
+            .arg(at_root(SLEEP))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        error.starts_with(&format!(
+            "cannot reach the Kubernetes API server {url} (context \"fake\"); check that the cluster is up"
+        )),
+        "{error}"
+    );
 }
 
 #[test]
@@ -665,6 +700,57 @@ fn unknown_context_is_an_error_listing_the_contexts() {
 }
 
 #[test]
+fn kubeconfig_without_current_context_asks_for_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = Kubeconfig::new("http://127.0.0.1:1")
+        .current(None)
+        .write(dir.path());
+    let error = fails(
+        kube_inject()
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("-f")
+            .arg(at_root(SLEEP))
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(
+        error,
+        format!(
+            "kubeconfig {} sets no current-context; pass --context (contexts: fake)",
+            kubeconfig.display()
+        )
+    );
+}
+
+#[test]
+fn context_without_a_server_cannot_be_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\ncontexts:\n- name: c\n  context:\n    cluster: gone\n",
+    )
+    .unwrap();
+    let error = fails(
+        kube_inject()
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("-f")
+            .arg(at_root(SLEEP))
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        error.starts_with(&format!(
+            "context \"c\" of kubeconfig {} cannot be used: ",
+            kubeconfig.display()
+        )),
+        "{error}"
+    );
+}
+
+#[test]
 fn a_cluster_flag_without_any_cluster_is_an_error() {
     let error = fails(
         kube_inject()
@@ -675,11 +761,18 @@ fn a_cluster_flag_without_any_cluster_is_an_error() {
     );
     assert!(
         error.starts_with(
-            "no cluster configured to read the Istio configuration from (no --kubeconfig"
+            "no cluster configured to read the Istio configuration from (no --kubeconfig, \
+             $KUBECONFIG unset, "
         ),
         "{error}"
     );
-    assert!(error.ends_with("or --builtin"), "{error}");
+    assert!(
+        error.ends_with(
+            "/kube-inject-empty-home/.kube/config missing, not running in a pod); pass \
+             --kubeconfig, or --injectConfigFile and --meshConfigFile, or --builtin"
+        ),
+        "{error}"
+    );
 }
 
 #[test]
@@ -730,6 +823,51 @@ fn a_server_error_is_an_error_with_its_status() {
     let error = fails_without_writing(&cluster, &[]);
     assert!(
         error.ends_with("failed with HTTP 500 (InternalError): etcd is down"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_proxy_error_page_keeps_its_http_status() {
+    let cluster = Cluster::istio();
+    cluster.server.reply(
+        "istio-system",
+        "istio",
+        fake_apiserver::Reply::Raw {
+            code: 502,
+            content_type: "text/html".into(),
+            body: "<html>bad gateway</html>".into(),
+        },
+    );
+    let error = fails_without_writing(&cluster, &[]);
+    assert!(
+        error.starts_with(&format!(
+            "reading configmap istio-system/istio from {} (context \"fake\") failed with HTTP 502",
+            cluster.server.url()
+        )),
+        "{error}"
+    );
+    assert!(error.ends_with(": <html>bad gateway</html>"), "{error}");
+}
+
+#[test]
+fn an_answer_that_is_not_a_configmap_is_an_error() {
+    let cluster = Cluster::istio();
+    cluster.server.reply(
+        "istio-system",
+        "istio",
+        fake_apiserver::Reply::Raw {
+            code: 200,
+            content_type: "text/html".into(),
+            body: "<html>login page</html>".into(),
+        },
+    );
+    let error = fails_without_writing(&cluster, &[]);
+    assert!(
+        error.starts_with(&format!(
+            "reading configmap istio-system/istio from {} (context \"fake\") failed: ",
+            cluster.server.url()
+        )),
         "{error}"
     );
 }

@@ -12,12 +12,10 @@ mod cli;
 mod cluster;
 mod diff;
 mod errors;
+mod fake_apiserver;
 mod golden;
 mod istio_configmaps;
 mod regression;
 mod roundtrip;
 mod uninject;
 mod util;
-
-#[path = "../support/fake_apiserver.rs"]
-mod fake_apiserver;
