@@ -147,14 +147,8 @@ pub struct ConfigDocument {
 /// in the cluster whenever a cluster is configured (kubeconfig, in-cluster service account) or a
 /// cluster flag is given; else the built-in default. Any failure to read the cluster is an error.
 pub fn load_config(args: &ConfigArgs) -> Result<(Config, Sources)> {
-    load_config_in(args, &Environment::from_process())
-}
-
-/// [`load_config`] with the environment (`$KUBECONFIG`, home directory, in-cluster variables)
-/// given.
-pub fn load_config_in(args: &ConfigArgs, env: &Environment) -> Result<(Config, Sources)> {
     let opts = cluster_options(&args.cluster);
-    let access = cluster::discover(&opts, env);
+    let access = cluster::discover(&opts, &Environment::from_process());
     let mut sources = choose_sources(args, &access);
     // Local files first: a typo in a path is reported without waiting for a cluster.
     let inject_file = read_file(ConfigKind::Injector, args.inject_config_file.as_deref())?;

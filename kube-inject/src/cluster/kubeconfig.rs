@@ -331,18 +331,4 @@ mod tests {
             ClusterAccess::Kubeconfig(KubeconfigFiles::Default(path))
         );
     }
-
-    #[test]
-    fn nothing_found_remembers_where_the_default_was_looked_for() {
-        let env = Environment {
-            home: Some("/nonexistent-home".into()),
-            ..Environment::default()
-        };
-        assert_eq!(
-            discover(&ClusterOptions::default(), &env),
-            ClusterAccess::Unconfigured {
-                default_path: Some("/nonexistent-home/.kube/config".into())
-            }
-        );
-    }
 }
