@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::config::{Config, InjectorConfig, MeshConfig};
 use crate::injector::{self, Injector, Outcome};
+use crate::object;
 use crate::requirements;
 use crate::settings::{
     ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode, embedded_injector,
@@ -85,7 +86,7 @@ pub struct ObjectCluster {
 impl ObjectCluster {
     /// The cluster holding a manifest's documents, as [`crate::manifest::objects`] reads them.
     pub fn new(documents: &[(usize, Value)]) -> Self {
-        let objects = requirements::flatten(documents)
+        let objects = object::flatten(documents)
             .into_iter()
             .map(|(_, object)| object.clone())
             .collect();
@@ -94,12 +95,8 @@ impl ObjectCluster {
 
     fn of_kind<'a>(&'a self, kind: &'a str, namespace: &'a str) -> impl Iterator<Item = &'a Value> {
         self.objects.iter().filter(move |object| {
-            object.get("kind").and_then(Value::as_str) == Some(kind)
-                && object
-                    .pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .filter(|ns| !ns.is_empty())
-                    .is_none_or(|ns| ns == namespace)
+            object::kind(object) == Some(kind)
+                && object::namespace(object).is_none_or(|ns| ns == namespace)
         })
     }
 }
@@ -111,10 +108,7 @@ impl Cluster for ObjectCluster {
 
     fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String> {
         self.of_kind("ConfigMap", &config_map.namespace)
-            .find(|object| {
-                object.pointer("/metadata/name").and_then(Value::as_str)
-                    == Some(config_map.name.as_str())
-            })
+            .find(|object| object::name(object) == Some(config_map.name.as_str()))
             .cloned()
             // The API server's own words for a missing object.
             .ok_or_else(|| format!("configmaps \"{}\" not found", config_map.name))
@@ -159,7 +153,7 @@ pub fn review(settings: PolicySettings, cluster: &dyn Cluster, request: &mut Val
         Some(other) => {
             return Verdict::reject(format!(
                 "the request's object is {}, not a Kubernetes object",
-                crate::config::kind_of(&other)
+                object::type_name(&other)
             ));
         }
     };
@@ -184,7 +178,7 @@ fn review_service(settings: &PolicySettings, service: &Value) -> Verdict {
     judge(
         settings.requirements,
         "service",
-        &object_name(service),
+        &object::display_name_or_unnamed(service),
         findings,
         Vec::new(),
         None,
@@ -197,7 +191,7 @@ fn review_pod(
     mut pod: Value,
     namespace: Option<&str>,
 ) -> Verdict {
-    let name = object_name(&pod);
+    let name = object::display_name_or_unnamed(&pod);
     let mode = settings.requirements;
     // With the configuration in the settings, a pod the rules skip needs no template: for a
     // template other than the built-in one (which the pre-initialised module has compiled),
@@ -232,13 +226,8 @@ fn review_pod(
     let findings = match mode {
         RequirementsMode::Off => Vec::new(),
         _ => {
-            let pod_namespace = pod
-                .get("metadata")
-                .and_then(|meta| meta.get("namespace"))
-                .and_then(Value::as_str)
-                .filter(|ns| !ns.is_empty())
-                .or(namespace)
-                .unwrap_or("default")
+            let pod_namespace = object::pod_namespace(&pod, namespace)
+                .unwrap_or(object::DEFAULT_NAMESPACE)
                 .to_string();
             match cluster.services(&pod_namespace) {
                 Ok(services) => requirements::check_pod(&pod, Some(&services)),
@@ -341,21 +330,6 @@ fn config_map_key(
         .and_then(Value::as_str)
         .map(str::to_string)
         .ok_or_else(|| format!("ConfigMap {config_map} has no `{key}` key in its data"))
-}
-
-/// An object's name for messages; controllers create pods with only `generateName`.
-fn object_name(object: &Value) -> String {
-    let meta = object.get("metadata");
-    let get = |key| {
-        meta.and_then(|m| m.get(key))
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-    };
-    match (get("name"), get("generateName")) {
-        (Some(name), _) => name.to_string(),
-        (None, Some(prefix)) => format!("{prefix}*"),
-        (None, None) => "(unnamed)".to_string(),
-    }
 }
 
 /// Answers a whole AdmissionReview as a mutating webhook would: `allowed`, an RFC 6902 patch

@@ -14,6 +14,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 use crate::duration::GoDuration;
+use crate::object::type_name;
 use crate::selector;
 use crate::template::TemplateSyntax;
 
@@ -301,7 +302,7 @@ impl Config {
             return Err(ConfigError::Field {
                 document: DOC,
                 field: String::new(),
-                message: format!("settings must be an object, got {}", kind_of(settings)),
+                message: format!("settings must be an object, got {}", type_name(settings)),
             });
         };
         let mut injector = match settings.get("config") {
@@ -313,7 +314,7 @@ impl Config {
                     field: "config".into(),
                     message: format!(
                         "expected the `config` document of the istio-sidecar-injector ConfigMap as a string, got {}",
-                        kind_of(other)
+                        type_name(other)
                     ),
                 });
             }
@@ -347,7 +348,7 @@ impl Config {
                     field: "mesh".into(),
                     message: format!(
                         "expected a MeshConfig object or the `mesh` document as a string, got {}",
-                        kind_of(other)
+                        type_name(other)
                     ),
                 });
             }
@@ -368,7 +369,7 @@ fn parse_yaml(document: &'static str, text: &str) -> Result<Value, ConfigError> 
             field: String::new(),
             message: format!(
                 "expected a mapping at the top level, got {}",
-                kind_of(&other)
+                type_name(&other)
             ),
         }),
     }
@@ -404,18 +405,6 @@ fn from_field<T: serde::de::DeserializeOwned>(
             message: e.into_inner().to_string(),
         }
     })
-}
-
-/// A JSON type name for error messages.
-pub(crate) fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]

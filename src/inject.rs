@@ -10,17 +10,17 @@
 //! - An injected entry whose name the pod already uses for an entry of its own is an error, not a
 //!   strategic merge: the user's entry is never silently overwritten or duplicated.
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::object::remove_key;
+use crate::object::{self, PodList, PodLists, remove_key};
 use crate::template::InjectionEntries;
 
 /// The annotation recording what was injected.
 pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
 
 /// Names Istio has always injected, removed by uninject when a pod has no status annotation.
-pub const WELL_KNOWN: WellKnownNames = WellKnownNames {
+pub const WELL_KNOWN: PodLists<&[&str]> = PodLists {
     init_containers: &["istio-init", "istio-validation", "enable-core-dump"],
     containers: &["istio-proxy"],
     volumes: &[
@@ -31,49 +31,66 @@ pub const WELL_KNOWN: WellKnownNames = WellKnownNames {
         "istiod-ca-cert",
         "istio-podinfo",
     ],
+    image_pull_secrets: &[],
 };
 
-/// Names per pod list, for the uninject fallback.
-#[derive(Debug, Clone, Copy)]
-pub struct WellKnownNames {
-    /// Init containers.
-    pub init_containers: &'static [&'static str],
-    /// Containers.
-    pub containers: &'static [&'static str],
-    /// Volumes.
-    pub volumes: &'static [&'static str],
-}
-
 /// The content of `sidecar.istio.io/status`: what an injection added, by name.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+///
+/// Written as Istio writes it: `{"version": …, "initContainers": […], "containers": […],
+/// "volumes": […], "imagePullSecrets": null}` (`null` when no pull secret was added).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "StatusJson")]
 pub struct InjectionStatus {
     /// sha256 of the template text that rendered the sidecar.
-    #[serde(default)]
     pub version: String,
-    /// Names of injected init containers.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub init_containers: Vec<String>,
-    /// Names of injected containers.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub containers: Vec<String>,
-    /// Names of injected volumes.
-    #[serde(default, deserialize_with = "null_as_empty")]
-    pub volumes: Vec<String>,
-    /// Names of image pull secrets the injection added (`null` when none, as Istio writes it).
-    #[serde(
-        default,
-        deserialize_with = "null_as_empty",
-        serialize_with = "empty_as_null"
-    )]
-    pub image_pull_secrets: Vec<String>,
+    /// The names of the injected entries of each pod list.
+    pub names: PodLists<Vec<String>>,
 }
 
-fn empty_as_null<S: serde::Serializer>(names: &[String], s: S) -> Result<S::Ok, S::Error> {
-    if names.is_empty() {
-        s.serialize_none()
-    } else {
-        s.collect_seq(names)
+impl Serialize for InjectionStatus {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut out = s.serialize_struct("InjectionStatus", 5)?;
+        out.serialize_field("version", &self.version)?;
+        for (list, names) in self.names.iter() {
+            if list == PodList::ImagePullSecrets && names.is_empty() {
+                out.serialize_field(list.field(), &None::<()>)?;
+            } else {
+                out.serialize_field(list.field(), names)?;
+            }
+        }
+        out.end()
+    }
+}
+
+/// The annotation's JSON as read: every field optional, `null` lists empty. Derived so that
+/// errors are serde's own, with their positions.
+#[derive(Deserialize)]
+#[serde(rename = "InjectionStatus", rename_all = "camelCase")]
+struct StatusJson {
+    #[serde(default)]
+    version: String,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    init_containers: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    containers: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    volumes: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    image_pull_secrets: Vec<String>,
+}
+
+impl From<StatusJson> for InjectionStatus {
+    fn from(json: StatusJson) -> Self {
+        Self {
+            version: json.version,
+            names: PodLists {
+                init_containers: json.init_containers,
+                containers: json.containers,
+                volumes: json.volumes,
+                image_pull_secrets: json.image_pull_secrets,
+            },
+        }
     }
 }
 
@@ -94,42 +111,15 @@ pub enum InjectError {
     BadStatus(String),
     /// The pod already has an entry of its own with a name the template injects.
     #[error(
-        "the pod already has {list} entry {name:?} that was not injected; rename it or remove it"
+        "the pod already has {} entry {name:?} that was not injected; rename it or remove it",
+        list.path()
     )]
     NameClash {
         /// `spec.containers`, `spec.initContainers` or `spec.volumes`.
-        list: &'static str,
+        list: PodList,
         /// The clashing name.
         name: String,
     },
-}
-
-/// The four pod lists an injection touches, with their JSON names.
-const LISTS: [&str; 4] = [
-    "initContainers",
-    "containers",
-    "volumes",
-    "imagePullSecrets",
-];
-
-impl InjectionStatus {
-    fn names(&self, list: &str) -> &[String] {
-        match list {
-            "initContainers" => &self.init_containers,
-            "containers" => &self.containers,
-            "volumes" => &self.volumes,
-            _ => &self.image_pull_secrets,
-        }
-    }
-
-    fn names_mut(&mut self, list: &str) -> &mut Vec<String> {
-        match list {
-            "initContainers" => &mut self.init_containers,
-            "containers" => &mut self.containers,
-            "volumes" => &mut self.volumes,
-            _ => &mut self.image_pull_secrets,
-        }
-    }
 }
 
 /// The previous injection's status, if the pod carries one.
@@ -151,21 +141,16 @@ pub fn read_status(pod: &Value) -> Result<Option<InjectionStatus>, InjectError> 
 }
 
 /// Entries an injection owns, with their positions: what "unchanged" is judged on.
-pub type Footprint = Vec<(&'static str, usize, Value)>;
+pub type Footprint = Vec<(PodList, usize, Value)>;
 
 /// The injected entries named by `status`, where they are in the pod.
 pub fn footprint(pod: &Value, status: &InjectionStatus) -> Footprint {
     let mut found = Vec::new();
-    for list in LISTS {
-        let names = status.names(list);
+    for (list, names) in status.names.iter() {
         if names.is_empty() {
             continue;
         }
-        let Some(items) = pod
-            .get("spec")
-            .and_then(|s| s.get(list))
-            .and_then(Value::as_array)
-        else {
+        let Some(items) = object::at(pod, &["spec", list.field()]).and_then(Value::as_array) else {
             continue;
         };
         for (i, item) in items.iter().enumerate() {
@@ -183,17 +168,16 @@ pub fn footprint(pod: &Value, status: &InjectionStatus) -> Footprint {
 /// stay, so a re-injection puts entries back at the same place.
 pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(), InjectError> {
     let spec = spec_mut(pod)?;
-    for list in LISTS {
-        let names = status.names(list);
+    for (list, names) in status.names.iter() {
         if names.is_empty() {
             continue;
         }
-        let Some(Value::Array(items)) = spec.get_mut(list) else {
+        let Some(Value::Array(items)) = spec.get_mut(list.field()) else {
             continue;
         };
         items.retain(|item| !entry_name(item).is_some_and(|n| names.iter().any(|x| x == n)));
-        if prune && items.is_empty() && list != "containers" {
-            remove_key(spec, list);
+        if prune && items.is_empty() && list != PodList::Containers {
+            remove_key(spec, list.field());
         }
     }
     Ok(())
@@ -215,20 +199,24 @@ pub fn merge(
         ..Default::default()
     };
     let spec = spec_mut(pod)?;
-    for (list, new_items) in rendered.into_lists() {
+    for (list, new_items) in rendered.into_array() {
         if new_items.is_empty() {
             continue;
         }
-        let items = match spec.entry(list).or_insert_with(|| Value::Array(Vec::new())) {
+        let items = match spec
+            .entry(list.field())
+            .or_insert_with(|| Value::Array(Vec::new()))
+        {
             Value::Array(items) => items,
             other => {
                 return Err(InjectError::NotAPod(format!(
-                    "spec.{list} is {}, not a list",
-                    crate::config::kind_of(other)
+                    "{} is {}, not a list",
+                    list.path(),
+                    object::type_name(other)
                 )));
             }
         };
-        let mut position = if list == "containers" && proxy_first {
+        let mut position = if list == PodList::Containers && proxy_first {
             0
         } else {
             items.len()
@@ -239,17 +227,14 @@ pub fn merge(
                 .iter()
                 .any(|existing| entry_name(existing) == Some(name.as_str()))
             {
-                if list == "imagePullSecrets" {
+                if list == PodList::ImagePullSecrets {
                     continue;
                 }
-                return Err(InjectError::NameClash {
-                    list: list_path(list),
-                    name,
-                });
+                return Err(InjectError::NameClash { list, name });
             }
             items.insert(position, item);
             position += 1;
-            status.names_mut(list).push(name);
+            status.names.get_mut(list).push(name);
         }
     }
     let status_json =
@@ -285,13 +270,9 @@ pub fn uninject(pod: &mut Value) -> Result<Uninjection, InjectError> {
     if !has_proxy {
         return Ok(Uninjection::NotInjected);
     }
-    let owned = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
     let status = InjectionStatus {
         version: String::new(),
-        init_containers: owned(WELL_KNOWN.init_containers),
-        containers: owned(WELL_KNOWN.containers),
-        volumes: owned(WELL_KNOWN.volumes),
-        image_pull_secrets: Vec::new(),
+        names: WELL_KNOWN.map(|_, names| names.iter().map(|s| s.to_string()).collect()),
     };
     strip(pod, &status, true)?;
     Ok(Uninjection::WellKnownNames(status))
@@ -342,15 +323,6 @@ fn entry_name(item: &Value) -> Option<&str> {
     item.get("name").and_then(Value::as_str)
 }
 
-fn list_path(list: &str) -> &'static str {
-    match list {
-        "initContainers" => "spec.initContainers",
-        "containers" => "spec.containers",
-        "volumes" => "spec.volumes",
-        _ => "spec.imagePullSecrets",
-    }
-}
-
 /// `spec` as a map, checking the shape of a pod on the way.
 pub(crate) fn spec_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, InjectError> {
     let pod = pod
@@ -360,7 +332,7 @@ pub(crate) fn spec_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, Injec
         Some(Value::Object(spec)) => Ok(spec),
         Some(other) => Err(InjectError::NotAPod(format!(
             "spec is {}, not an object",
-            crate::config::kind_of(other)
+            object::type_name(other)
         ))),
         None => Err(InjectError::NotAPod("it has no spec".into())),
     }

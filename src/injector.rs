@@ -10,6 +10,7 @@ use crate::annotations::{self, InvalidAnnotations};
 use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
 use crate::inject::{self, InjectError, InjectionStatus};
+use crate::object;
 use crate::template::{MeshData, Shared, SidecarTemplate, TemplateData, TemplateError};
 
 /// A config with its template compiled, ready to inject pods.
@@ -100,8 +101,9 @@ impl Injector {
         pod: &mut Value,
         namespace: Option<&str>,
     ) -> Result<Outcome, InjectionError> {
-        let pod_namespace = pod_namespace(pod);
-        let namespace = pod_namespace.as_deref().or(namespace);
+        // Owned: the pod is changed below, and its namespace with it would be borrowed.
+        let namespace = object::pod_namespace(pod, namespace).map(str::to_owned);
+        let namespace = namespace.as_deref();
         let decision = decision::evaluate(pod, namespace, &self.config.injector);
         if !decision.inject {
             return Ok(Outcome::Skipped(decision));
@@ -139,17 +141,7 @@ impl Injector {
 /// The decision [`Injector::inject`] takes first, without compiling a template: callers that
 /// build an injector per pod ask this before paying for the template.
 pub fn decide(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -> Decision {
-    let pod_namespace = pod_namespace(pod);
-    decision::evaluate(pod, pod_namespace.as_deref().or(namespace), config)
-}
-
-/// The pod's own namespace, which wins over the one its request names.
-fn pod_namespace(pod: &Value) -> Option<String> {
-    pod.get("metadata")
-        .and_then(|meta| meta.get("namespace"))
-        .and_then(Value::as_str)
-        .filter(|ns| !ns.is_empty())
-        .map(str::to_string)
+    decision::evaluate(pod, object::pod_namespace(pod, namespace), config)
 }
 
 fn status_text(pod: &Value) -> Option<String> {

@@ -26,7 +26,7 @@ pub mod duration;
 pub mod inject;
 pub mod injector;
 pub mod manifest;
-mod object;
+pub mod object;
 pub mod requirements;
 pub mod selector;
 pub mod settings;

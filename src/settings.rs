@@ -155,7 +155,10 @@ impl PolicySettings {
             Some(other) => {
                 return Err(bad(
                     "configMaps",
-                    format!("expected an object, got {}", crate::config::kind_of(other)),
+                    format!(
+                        "expected an object, got {}",
+                        crate::object::type_name(other)
+                    ),
                 ));
             }
         };

@@ -116,9 +116,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
             .iter()
             .map(|(document, finding)| format!("document {document}: {finding}\n"))
             .collect::<String>(),
-        Format::Json => {
-            serde_json::to_string_pretty(&requirements::bundle_records(&findings))? + "\n"
-        }
+        Format::Json => serde_json::to_string_pretty(&requirements::records(&findings))? + "\n",
     };
     output::write_output(None, &text)?;
     let documents = findings

@@ -2,7 +2,8 @@
 //! apply one operation per pod (inject, uninject, …), join.
 //!
 //! Port of Istio's `IntoResourceFile` / `IntoObject` (pkg/kube/inject/inject.go) and of the kinds
-//! its `injectScheme` registers (pkg/kube/inject/initializer.go), see [`KINDS`]:
+//! its `injectScheme` registers (pkg/kube/inject/initializer.go), which
+//! [`object::kinds`](crate::object::kinds) holds:
 //!
 //! - The input is split *textually* on document markers, so a document that is not changed is
 //!   written back byte for byte, comments included.
@@ -49,121 +50,12 @@ use std::fmt;
 use serde_json::Value;
 
 use crate::inject::{self, Uninjection};
+use crate::injector::{Injector, Outcome};
+use crate::object::kinds::{self, PodsAt, Superseded, lookup};
+use crate::object::{self, at, at_mut, str_at};
 
 mod yaml;
-use crate::injector::{Injector, Outcome};
 pub use yaml::to_yaml;
-
-/// Where a registered kind keeps its pods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PodsAt {
-    /// The object is the pod (`kind: Pod`).
-    Object,
-    /// The pod template sits at this path of map keys, e.g. `spec.template`.
-    Template(&'static [&'static str]),
-    /// A `List`: each of `items` is handled as an object of its own.
-    Items,
-}
-
-/// One entry of the kind table: a `kind` for exactly one `apiVersion`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Kind {
-    /// The `apiVersion` the kind is registered for.
-    pub api_version: &'static str,
-    /// The `kind`.
-    pub kind: &'static str,
-    /// Where its pods are.
-    pub pods: PodsAt,
-    /// For an `apiVersion` Kubernetes no longer serves: the one to move to. Manifests of the
-    /// seed's era use these, and their pod template sits where it always did.
-    pub superseded: Option<Superseded>,
-    /// The object whose `metadata` `istioctl kube-inject` writes the status annotation on, when
-    /// that is not the pod template (a CronJob's `spec.jobTemplate`).
-    pub istio_status_on: Option<&'static [&'static str]>,
-}
-
-/// The current `apiVersion` of a kind registered for an old one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Superseded {
-    /// The `apiVersion` to move to.
-    pub by: &'static str,
-    /// The Kubernetes release that stopped serving the old one.
-    pub removed_in: &'static str,
-}
-
-const SPEC_TEMPLATE: PodsAt = PodsAt::Template(&["spec", "template"]);
-const JOB_TEMPLATE: PodsAt = PodsAt::Template(&["spec", "jobTemplate", "spec", "template"]);
-
-const fn kind(api_version: &'static str, kind: &'static str, pods: PodsAt) -> Kind {
-    Kind {
-        api_version,
-        kind,
-        pods,
-        superseded: None,
-        istio_status_on: None,
-    }
-}
-
-/// A CronJob keeps its pods in its job template, and istioctl writes the status on that.
-const fn cron_job(api_version: &'static str) -> Kind {
-    Kind {
-        istio_status_on: Some(&["spec", "jobTemplate"]),
-        ..kind(api_version, "CronJob", JOB_TEMPLATE)
-    }
-}
-
-/// `kind` at an `apiVersion` Kubernetes stopped serving in `removed_in`; `by` replaces it.
-const fn old(kind: Kind, by: &'static str, removed_in: &'static str) -> Kind {
-    Kind {
-        superseded: Some(Superseded { by, removed_in }),
-        ..kind
-    }
-}
-
-/// A workload at a beta `apiVersion` of `extensions` or `apps`, which Kubernetes 1.16 stopped
-/// serving.
-const fn apps_beta(api_version: &'static str, kind_name: &'static str) -> Kind {
-    old(
-        kind(api_version, kind_name, SPEC_TEMPLATE),
-        "apps/v1",
-        "1.16",
-    )
-}
-
-/// The kinds `kube-inject` handles: Istio master's `injectScheme` (plus the legacy `v1`
-/// DeploymentConfig Istio registered from 0.6), and the workload `apiVersion`s Kubernetes no
-/// longer serves, some of which Istio 0.5–1.0 registered. Anything else passes through unchanged.
-pub const KINDS: &[Kind] = &[
-    kind("v1", "Pod", PodsAt::Object),
-    kind("v1", "ReplicationController", SPEC_TEMPLATE),
-    kind("v1", "List", PodsAt::Items),
-    kind("apps/v1", "Deployment", SPEC_TEMPLATE),
-    kind("apps/v1", "StatefulSet", SPEC_TEMPLATE),
-    kind("apps/v1", "DaemonSet", SPEC_TEMPLATE),
-    kind("apps/v1", "ReplicaSet", SPEC_TEMPLATE),
-    kind("batch/v1", "Job", SPEC_TEMPLATE),
-    cron_job("batch/v1"),
-    kind("apps.openshift.io/v1", "DeploymentConfig", SPEC_TEMPLATE),
-    kind("v1", "DeploymentConfig", SPEC_TEMPLATE),
-    apps_beta("extensions/v1beta1", "Deployment"),
-    apps_beta("apps/v1beta1", "Deployment"),
-    apps_beta("apps/v1beta2", "Deployment"),
-    apps_beta("extensions/v1beta1", "DaemonSet"),
-    apps_beta("apps/v1beta2", "DaemonSet"),
-    apps_beta("extensions/v1beta1", "ReplicaSet"),
-    apps_beta("apps/v1beta2", "ReplicaSet"),
-    apps_beta("apps/v1beta1", "StatefulSet"),
-    apps_beta("apps/v1beta2", "StatefulSet"),
-    old(cron_job("batch/v2alpha1"), "batch/v1", "1.21"),
-    old(cron_job("batch/v1beta1"), "batch/v1", "1.25"),
-];
-
-/// The table entry for `apiVersion` + `kind`, if that pair is handled.
-pub fn lookup(api_version: &str, kind: &str) -> Option<&'static Kind> {
-    KINDS
-        .iter()
-        .find(|k| k.api_version == api_version && k.kind == kind)
-}
 
 /// A pod or pod template the operation is applied to, and where it sits.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,11 +282,9 @@ pub fn uninject(input: &str) -> Result<Manifest<'_>, ManifestError> {
         }),
         Uninjection::WellKnownNames(status) => {
             let names: Vec<&str> = status
-                .init_containers
+                .names
                 .iter()
-                .chain(&status.containers)
-                .chain(&status.volumes)
-                .map(String::as_str)
+                .flat_map(|(_, names)| names.iter().map(String::as_str))
                 .collect();
             Ok(PodChange {
                 changed: true,
@@ -446,8 +336,8 @@ where
             });
             continue;
         };
-        let kind = str_at(&value, &["kind"]).map(str::to_string);
-        let name = str_at(&value, &["metadata", "name"]).map(str::to_string);
+        let kind = object::kind(&value).map(str::to_string);
+        let name = object::name(&value).map(str::to_string);
         let mut warnings = Vec::new();
         let changed = walk(&mut value, index, chunk.line, None, &mut op, &mut warnings)?;
         let output = if changed {
@@ -484,7 +374,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
     F: FnMut(&mut Value, &Workload) -> Result<PodChange, E>,
 {
-    let Some(kind) = str_at(object, &["kind"]).filter(|k| !k.is_empty()) else {
+    let Some(kind) = object::kind(object).filter(|k| !k.is_empty()) else {
         return Err(ManifestError::MissingKind {
             index,
             line,
@@ -496,18 +386,12 @@ where
         document: index,
         item,
         kind: kind.to_string(),
-        name: str_at(object, &["metadata", "name"]).map(str::to_string),
-        namespace: str_at(object, &["metadata", "namespace"])
-            .filter(|ns| !ns.is_empty())
-            .map(str::to_string),
+        name: object::name(object).map(str::to_string),
+        namespace: object::namespace(object).map(str::to_string),
         path: String::new(),
     };
     let Some(registered) = lookup(api_version, kind) else {
-        let versions: Vec<&str> = KINDS
-            .iter()
-            .filter(|k| k.kind == kind && k.superseded.is_none())
-            .map(|k| k.api_version)
-            .collect();
+        let versions = kinds::current_api_versions(kind);
         if !versions.is_empty() {
             let api_version = if api_version.is_empty() {
                 "(none)"
@@ -545,7 +429,7 @@ where
         PodsAt::Object => object,
         PodsAt::Template(path) => {
             workload.path = path.join(".");
-            if !matches!(at_path(object, path), Some(Value::Object(_))) {
+            if !matches!(at(object, path), Some(Value::Object(_))) {
                 return Err(ManifestError::MissingTemplate {
                     workload: Box::new(workload),
                 });
@@ -556,7 +440,7 @@ where
                     source: Box::new(source),
                 })?;
             }
-            match at_path_mut(object, path) {
+            match at_mut(object, path) {
                 Some(pod) => pod,
                 None => {
                     return Err(ManifestError::MissingTemplate {
@@ -711,7 +595,7 @@ fn parse(chunk: &Chunk<'_>) -> Result<Option<(usize, Value)>, ManifestError> {
     })?;
     match value {
         Value::Object(_) => {
-            if str_at(&value, &["kind"]).is_none_or(str::is_empty) {
+            if object::kind(&value).is_none_or(str::is_empty) {
                 return Err(ManifestError::MissingKind {
                     index,
                     line,
@@ -725,7 +609,7 @@ fn parse(chunk: &Chunk<'_>) -> Result<Option<(usize, Value)>, ManifestError> {
         other => Err(ManifestError::NotAnObject {
             index,
             line,
-            found: crate::config::kind_of(&other),
+            found: object::type_name(&other),
         }),
     }
 }
@@ -755,30 +639,16 @@ fn adopt_istio_status(
     holder: &[&str],
     template: &[&str],
 ) -> Result<(), inject::InjectError> {
-    if at_path(object, template).is_some_and(inject::has_status) {
+    if at(object, template).is_some_and(inject::has_status) {
         return Ok(());
     }
-    let Some(status) = at_path_mut(object, holder).and_then(inject::take_status) else {
+    let Some(status) = at_mut(object, holder).and_then(inject::take_status) else {
         return Ok(());
     };
-    match at_path_mut(object, template) {
+    match at_mut(object, template) {
         Some(pod) => inject::put_status(pod, status),
         None => Ok(()),
     }
-}
-
-fn at_path_mut<'v>(value: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
-    path.iter().try_fold(value, |v, key| v.get_mut(*key))
-}
-
-fn at_path<'v>(value: &'v Value, path: &[&str]) -> Option<&'v Value> {
-    path.iter().try_fold(value, |v, key| v.get(*key))
-}
-
-fn str_at<'v>(value: &'v Value, path: &[&str]) -> Option<&'v str> {
-    path.iter()
-        .try_fold(value, |v, key| v.get(*key))
-        .and_then(Value::as_str)
 }
 
 #[cfg(test)]

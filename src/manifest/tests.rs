@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{Config, InjectorConfig};
+use crate::object::kinds::KINDS;
 use serde_json::json;
 
 const SLEEP: &str = include_str!("../../samples/sleep/sleep.yaml");

@@ -5,6 +5,7 @@ use serde_json::{Map, Value};
 
 use super::functions::from_json_value;
 use crate::config::MeshConfig;
+use crate::object;
 
 /// The data a template sees, for one pod.
 ///
@@ -32,12 +33,10 @@ impl<'a> TemplateData<'a> {
                 meta.insert(key.to_string(), upon::Value::Map(Default::default()));
             }
         }
-        if let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
-            let has_namespace =
-                matches!(meta.get("namespace"), Some(upon::Value::String(s)) if !s.is_empty());
-            if !has_namespace {
-                meta.insert("namespace".into(), upon::Value::from(ns));
-            }
+        if object::namespace(pod).is_none()
+            && let Some(ns) = namespace.filter(|ns| !ns.is_empty())
+        {
+            meta.insert("namespace".into(), upon::Value::from(ns));
         }
         Self {
             meta: upon::Value::Map(meta),

@@ -9,6 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::object::{self, PodList, PodLists};
+
 /// Containers, volumes and pull secrets to add to a pod (seed: "Understanding what happened").
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -48,7 +50,7 @@ impl SidecarInjectionSpec {
                     field: String::new(),
                     message: format!(
                         "expected a mapping with initContainers, containers, volumes and imagePullSecrets, got {}",
-                        crate::config::kind_of(other)
+                        object::type_name(other)
                     ),
                 });
             }
@@ -60,95 +62,55 @@ impl SidecarInjectionSpec {
 
     /// Every entry needs a name, unique in its list: names are how a later injection finds it.
     fn check_names(&self) -> Result<(), SpecError> {
-        check_names([
-            (
-                "initContainers",
-                self.init_containers
-                    .iter()
-                    .map(|c| c.name.as_str())
-                    .collect(),
-            ),
-            (
-                "containers",
-                self.containers.iter().map(|c| c.name.as_str()).collect(),
-            ),
-            (
-                "volumes",
-                self.volumes.iter().map(|v| v.name.as_str()).collect(),
-            ),
-            (
-                "imagePullSecrets",
-                self.image_pull_secrets
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect(),
-            ),
-        ])
+        check_names(PodLists {
+            init_containers: self
+                .init_containers
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect(),
+            containers: self.containers.iter().map(|c| c.name.as_str()).collect(),
+            volumes: self.volumes.iter().map(|v| v.name.as_str()).collect(),
+            image_pull_secrets: self
+                .image_pull_secrets
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect(),
+        })
     }
 
     /// The entries as the JSON a pod gets: k8s-openapi's field order with `name` first.
     pub fn to_entries(&self) -> Result<InjectionEntries, SpecError> {
-        Ok(InjectionEntries {
-            init_containers: to_values("initContainers", &self.init_containers)?,
-            containers: to_values("containers", &self.containers)?,
-            volumes: to_values("volumes", &self.volumes)?,
-            image_pull_secrets: to_values("imagePullSecrets", &self.image_pull_secrets)?,
+        Ok(PodLists {
+            init_containers: to_values(PodList::InitContainers, &self.init_containers)?,
+            containers: to_values(PodList::Containers, &self.containers)?,
+            volumes: to_values(PodList::Volumes, &self.volumes)?,
+            image_pull_secrets: to_values(PodList::ImagePullSecrets, &self.image_pull_secrets)?,
         })
     }
 }
 
-/// A [`SidecarInjectionSpec`] as JSON, ready to go into a pod: what the injector merges.
+/// A [`SidecarInjectionSpec`] as JSON, ready to go into a pod: what the injector merges, the
+/// entries of each pod list.
 ///
 /// Read from a rendered template through the typed spec, so every entry is a valid
 /// k8s-openapi object; kept as JSON so a remembered rendering can take a new pod's text
 /// values without being read again.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct InjectionEntries {
-    /// `spec.initContainers` entries.
-    pub init_containers: Vec<Value>,
-    /// `spec.containers` entries.
-    pub containers: Vec<Value>,
-    /// `spec.volumes` entries.
-    pub volumes: Vec<Value>,
-    /// `spec.imagePullSecrets` entries.
-    pub image_pull_secrets: Vec<Value>,
-}
+pub type InjectionEntries = PodLists<Vec<Value>>;
 
 impl InjectionEntries {
-    /// The four lists with their pod field names, in merge order.
-    pub fn lists(&self) -> [(&'static str, &[Value]); 4] {
-        [
-            ("initContainers", &self.init_containers),
-            ("containers", &self.containers),
-            ("volumes", &self.volumes),
-            ("imagePullSecrets", &self.image_pull_secrets),
-        ]
-    }
-
-    /// The four lists, owned, with their pod field names, in merge order.
-    pub fn into_lists(self) -> [(&'static str, Vec<Value>); 4] {
-        [
-            ("initContainers", self.init_containers),
-            ("containers", self.containers),
-            ("volumes", self.volumes),
-            ("imagePullSecrets", self.image_pull_secrets),
-        ]
-    }
-
     /// The same rule as [`SidecarInjectionSpec`]'s: every entry has a unique, non-empty name.
     pub fn check_names(&self) -> Result<(), SpecError> {
-        check_names(self.lists().map(|(list, items)| {
-            let names = items
+        check_names(PodLists::from_fn(|list| {
+            self.get(list)
                 .iter()
                 .map(|item| item.get("name").and_then(Value::as_str).unwrap_or(""))
-                .collect();
-            (list, names)
+                .collect()
         }))
     }
 }
 
-fn check_names(lists: [(&str, Vec<&str>); 4]) -> Result<(), SpecError> {
-    for (list, names) in lists {
+fn check_names(lists: PodLists<Vec<&str>>) -> Result<(), SpecError> {
+    for (list, names) in lists.iter() {
         for (i, name) in names.iter().enumerate() {
             if name.is_empty() {
                 return Err(SpecError {
@@ -156,7 +118,7 @@ fn check_names(lists: [(&str, Vec<&str>); 4]) -> Result<(), SpecError> {
                     message: "every injected entry needs a non-empty name".into(),
                 });
             }
-            if names[..i].contains(name) {
+            if names.iter().take(i).any(|earlier| earlier == name) {
                 return Err(SpecError {
                     field: format!("{list}[{i}].name"),
                     message: format!("duplicate name {name:?}"),
@@ -169,7 +131,7 @@ fn check_names(lists: [(&str, Vec<&str>); 4]) -> Result<(), SpecError> {
 
 /// Each item as JSON with `name` first, so injected YAML reads like hand-written YAML
 /// (k8s-openapi serializes fields alphabetically).
-fn to_values<T: Serialize>(list: &str, items: &[T]) -> Result<Vec<Value>, SpecError> {
+fn to_values<T: Serialize>(list: PodList, items: &[T]) -> Result<Vec<Value>, SpecError> {
     items
         .iter()
         .enumerate()
@@ -181,7 +143,7 @@ fn to_values<T: Serialize>(list: &str, items: &[T]) -> Result<Vec<Value>, SpecEr
             Ok(match value {
                 Value::Object(mut fields) => {
                     let mut ordered = serde_json::Map::with_capacity(fields.len());
-                    if let Some(name) = crate::object::remove_key(&mut fields, "name") {
+                    if let Some(name) = object::remove_key(&mut fields, "name") {
                         ordered.insert("name".to_string(), name);
                     }
                     ordered.extend(fields);

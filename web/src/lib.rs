@@ -78,7 +78,8 @@ pub fn check_manifest(manifest: &str, settings: Option<String>) -> Result<String
     let settings = parse_settings(settings.as_deref())?;
     let objects = manifest::objects(manifest).map_err(manifest_error)?;
     let findings = requirements::check_bundle(&objects, &settings.protocols);
-    Ok(requirements::bundle_records(&findings).to_string())
+    serde_json::to_string(&requirements::records(&findings))
+        .map_err(|e| JsError::new(&e.to_string()))
 }
 
 /// Answers an AdmissionReview (JSON) as the policy's webhook face does: the AdmissionReview

@@ -9,14 +9,15 @@
 
 use serde_json::{Map, Value};
 
+use crate::object::PodLists;
 use crate::template::placeholder::{Piece, has_token, join_pieces, split_placeholders};
 use crate::template::{InjectionEntries, TemplateError};
 
 /// How to build the entries of one rendering for a pod's values.
 #[derive(Debug, Clone)]
 pub(in crate::template) struct EntriesRecipe {
-    /// `initContainers`, `containers`, `volumes` and `imagePullSecrets`, in that order.
-    lists: [Vec<Recipe>; 4],
+    /// The recipe of each pod list's entries.
+    lists: PodLists<Vec<Recipe>>,
 }
 
 /// How to build one JSON value.
@@ -43,15 +44,11 @@ impl EntriesRecipe {
     /// The recipe for `entries` (placeholders still in), or `None` when a map key holds a
     /// placeholder: a key's value can change what the spec reads, so it must be read again.
     pub(in crate::template) fn new(entries: &InjectionEntries) -> Option<Self> {
-        let list = |items: &[Value]| items.iter().map(Recipe::new).collect::<Option<Vec<_>>>();
-        Some(Self {
-            lists: [
-                list(&entries.init_containers)?,
-                list(&entries.containers)?,
-                list(&entries.volumes)?,
-                list(&entries.image_pull_secrets)?,
-            ],
-        })
+        let mut lists = PodLists::default();
+        for (list, items) in entries.iter() {
+            *lists.get_mut(list) = items.iter().map(Recipe::new).collect::<Option<Vec<_>>>()?;
+        }
+        Some(Self { lists })
     }
 
     /// The entries for the pod whose values are `captured`, or `None` when one of them is not
@@ -60,24 +57,20 @@ impl EntriesRecipe {
         &self,
         captured: &[upon::Value],
     ) -> Result<Option<InjectionEntries>, TemplateError> {
-        let [init_containers, containers, volumes, image_pull_secrets] = &self.lists;
-        let list = |items: &[Recipe]| -> Result<Option<Vec<Value>>, TemplateError> {
-            items.iter().map(|item| item.fill(captured)).collect()
-        };
-        let (Some(init_containers), Some(containers), Some(volumes), Some(image_pull_secrets)) = (
-            list(init_containers)?,
-            list(containers)?,
-            list(volumes)?,
-            list(image_pull_secrets)?,
-        ) else {
-            return Ok(None);
-        };
-        Ok(Some(InjectionEntries {
-            init_containers,
-            containers,
-            volumes,
-            image_pull_secrets,
-        }))
+        // Every list is filled, even after one that cannot be: an error in any list is reported.
+        let mut entries = InjectionEntries::default();
+        let mut complete = true;
+        for (list, items) in self.lists.iter() {
+            let filled: Option<Vec<Value>> = items
+                .iter()
+                .map(|item| item.fill(captured))
+                .collect::<Result<_, _>>()?;
+            match filled {
+                Some(filled) => *entries.get_mut(list) = filled,
+                None => complete = false,
+            }
+        }
+        Ok(complete.then_some(entries))
     }
 }
 
