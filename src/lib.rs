@@ -9,9 +9,9 @@
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
 //! | [`inject`] | pod surgery: strip, merge by name, status annotation, uninject |
 //! | [`template`] | the upon template, its functions and YAML-safe rendering |
-//! | `object` | removing keys from JSON objects in order, with or without `preserve_order` |
+//! | [`object`] | Kubernetes objects as JSON: the workload kinds, the four injected pod lists, name and namespace helpers, List flattening |
 //! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
-//! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod |
+//! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod; the record both faces print |
 //! | `kubewarden` | the waPC face (WASI builds only): registrations and payload mapping |
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
 //! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
