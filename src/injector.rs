@@ -9,8 +9,8 @@ use serde_json::Value;
 use crate::annotations::{self, InvalidAnnotations};
 use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
-use crate::inject::{self, InjectError, InjectionStatus};
 use crate::object;
+use crate::surgery::{self, InjectionStatus, SurgeryError};
 use crate::template::{MeshData, Shared, SidecarTemplate, TemplateData, TemplateError};
 
 /// A config with its template compiled, ready to inject pods.
@@ -48,7 +48,7 @@ pub enum InjectionError {
     Template(#[from] TemplateError),
     /// The pod could not take the rendered sidecar.
     #[error(transparent)]
-    Pod(#[from] InjectError),
+    Pod(#[from] SurgeryError),
 }
 
 /// A pod every valid template must render for; used to check settings before any admission.
@@ -87,7 +87,7 @@ impl Injector {
     /// when the config is loaded rather than at the first admission.
     pub fn check(&self) -> Result<(), InjectionError> {
         let mut pod: Value =
-            serde_json::from_str(SAMPLE_POD).map_err(|e| InjectError::NotAPod(e.to_string()))?;
+            serde_json::from_str(SAMPLE_POD).map_err(|e| SurgeryError::NotAPod(e.to_string()))?;
         self.inject(&mut pod, None).map(|_| ())
     }
 
@@ -108,15 +108,15 @@ impl Injector {
         if !decision.inject {
             return Ok(Outcome::Skipped(decision));
         }
-        inject::spec_mut(pod)?;
+        surgery::spec_mut(pod)?;
         annotations::validate(pod)?;
 
-        let previous = inject::read_status(pod)?;
+        let previous = surgery::read_status(pod)?;
         let before = previous
             .as_ref()
-            .map(|s| (inject::footprint(pod, s), status_text(pod)));
+            .map(|s| (surgery::footprint(pod, s), status_text(pod)));
         if let Some(status) = &previous {
-            inject::strip(pod, status, false)?;
+            surgery::strip(pod, status, false)?;
         }
         let rendered = self
             .template
@@ -126,10 +126,10 @@ impl Injector {
             .mesh
             .default_config
             .hold_application_until_proxy_starts;
-        let status = inject::merge(pod, rendered, self.template.version(), proxy_first)?;
+        let status = surgery::merge(pod, rendered, self.template.version(), proxy_first)?;
         // A pod injected for the first time has changed; only a re-injection is compared.
         let changed = before
-            .is_none_or(|before| before != (inject::footprint(pod, &status), status_text(pod)));
+            .is_none_or(|before| before != (surgery::footprint(pod, &status), status_text(pod)));
         Ok(Outcome::Injected {
             decision,
             changed,
@@ -147,7 +147,7 @@ pub fn decide(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -> 
 fn status_text(pod: &Value) -> Option<String> {
     pod.get("metadata")
         .and_then(|meta| meta.get("annotations"))
-        .and_then(|a| a.get(inject::STATUS_ANNOTATION))
+        .and_then(|a| a.get(surgery::STATUS_ANNOTATION))
         .and_then(Value::as_str)
         .map(str::to_string)
 }

@@ -7,7 +7,7 @@
 //! | [`config`] | the injector and mesh configuration (Istio's two ConfigMaps) with defaults |
 //! | [`decision`] | whether a pod gets a sidecar, and why |
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
-//! | [`inject`] | pod surgery: strip, merge by name, status annotation, uninject |
+//! | [`surgery`] | pod surgery: strip, merge by name, status annotation, uninject |
 //! | [`template`] | the upon template, its functions and YAML-safe rendering |
 //! | [`object`] | Kubernetes objects as JSON: the workload kinds, the four injected pod lists, name and namespace helpers, List flattening |
 //! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
@@ -23,13 +23,13 @@ pub mod annotations;
 pub mod config;
 pub mod decision;
 pub mod duration;
-pub mod inject;
 pub mod injector;
 pub mod manifest;
 pub mod object;
 pub mod requirements;
 pub mod selector;
 pub mod settings;
+pub mod surgery;
 pub mod template;
 
 // WASI only: the browser build (`web/`, wasm32-unknown-unknown) links the core without the

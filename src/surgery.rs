@@ -100,7 +100,7 @@ fn null_as_empty<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Erro
 
 /// Why a pod could not be injected or uninjected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum InjectError {
+pub enum SurgeryError {
     /// The object is not shaped like a pod.
     #[error("not a pod: {0}")]
     NotAPod(String),
@@ -123,7 +123,7 @@ pub enum InjectError {
 }
 
 /// The previous injection's status, if the pod carries one.
-pub fn read_status(pod: &Value) -> Result<Option<InjectionStatus>, InjectError> {
+pub fn read_status(pod: &Value) -> Result<Option<InjectionStatus>, SurgeryError> {
     let Some(raw) = pod
         .get("metadata")
         .and_then(|meta| meta.get("annotations"))
@@ -134,10 +134,10 @@ pub fn read_status(pod: &Value) -> Result<Option<InjectionStatus>, InjectError> 
     };
     let text = raw
         .as_str()
-        .ok_or_else(|| InjectError::BadStatus("not a string".into()))?;
+        .ok_or_else(|| SurgeryError::BadStatus("not a string".into()))?;
     serde_json::from_str(text)
         .map(Some)
-        .map_err(|e| InjectError::BadStatus(e.to_string()))
+        .map_err(|e| SurgeryError::BadStatus(e.to_string()))
 }
 
 /// Entries an injection owns, with their positions: what "unchanged" is judged on.
@@ -166,7 +166,7 @@ pub fn footprint(pod: &Value, status: &InjectionStatus) -> Footprint {
 ///
 /// With `prune`, lists left empty are removed (uninject restores the pod as it was); without, they
 /// stay, so a re-injection puts entries back at the same place.
-pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(), InjectError> {
+pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(), SurgeryError> {
     let spec = spec_mut(pod)?;
     for (list, names) in status.names.iter() {
         if names.is_empty() {
@@ -193,7 +193,7 @@ pub fn merge(
     rendered: InjectionEntries,
     version: &str,
     proxy_first: bool,
-) -> Result<InjectionStatus, InjectError> {
+) -> Result<InjectionStatus, SurgeryError> {
     let mut status = InjectionStatus {
         version: version.to_string(),
         ..Default::default()
@@ -209,7 +209,7 @@ pub fn merge(
         {
             Value::Array(items) => items,
             other => {
-                return Err(InjectError::NotAPod(format!(
+                return Err(SurgeryError::NotAPod(format!(
                     "{} is {}, not a list",
                     list.path(),
                     object::type_name(other)
@@ -230,7 +230,7 @@ pub fn merge(
                 if list == PodList::ImagePullSecrets {
                     continue;
                 }
-                return Err(InjectError::NameClash { list, name });
+                return Err(SurgeryError::NameClash { list, name });
             }
             items.insert(position, item);
             position += 1;
@@ -238,7 +238,7 @@ pub fn merge(
         }
     }
     let status_json =
-        serde_json::to_string(&status).map_err(|e| InjectError::NotAPod(e.to_string()))?;
+        serde_json::to_string(&status).map_err(|e| SurgeryError::NotAPod(e.to_string()))?;
     annotations_mut(pod)?.insert(STATUS_ANNOTATION.to_string(), Value::String(status_json));
     Ok(status)
 }
@@ -256,7 +256,7 @@ pub enum Uninjection {
 
 /// Removes exactly what the status annotation says was injected, and the annotation; without
 /// one, falls back to Istio's well-known names when the pod has an `istio-proxy` container.
-pub fn uninject(pod: &mut Value) -> Result<Uninjection, InjectError> {
+pub fn uninject(pod: &mut Value) -> Result<Uninjection, SurgeryError> {
     if let Some(status) = read_status(pod)? {
         strip(pod, &status, true)?;
         remove_status_annotation(pod);
@@ -294,7 +294,7 @@ pub fn take_status(object: &mut Value) -> Option<Value> {
 }
 
 /// Writes `status`, a status annotation's value as found elsewhere, on the pod.
-pub fn put_status(pod: &mut Value, status: Value) -> Result<(), InjectError> {
+pub fn put_status(pod: &mut Value, status: Value) -> Result<(), SurgeryError> {
     annotations_mut(pod)?.insert(STATUS_ANNOTATION.to_string(), status);
     Ok(())
 }
@@ -324,24 +324,24 @@ fn entry_name(item: &Value) -> Option<&str> {
 }
 
 /// `spec` as a map, checking the shape of a pod on the way.
-pub(crate) fn spec_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, InjectError> {
+pub(crate) fn spec_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, SurgeryError> {
     let pod = pod
         .as_object_mut()
-        .ok_or_else(|| InjectError::NotAPod("the object is not a JSON object".into()))?;
+        .ok_or_else(|| SurgeryError::NotAPod("the object is not a JSON object".into()))?;
     match pod.get_mut("spec") {
         Some(Value::Object(spec)) => Ok(spec),
-        Some(other) => Err(InjectError::NotAPod(format!(
+        Some(other) => Err(SurgeryError::NotAPod(format!(
             "spec is {}, not an object",
             object::type_name(other)
         ))),
-        None => Err(InjectError::NotAPod("it has no spec".into())),
+        None => Err(SurgeryError::NotAPod("it has no spec".into())),
     }
 }
 
-fn annotations_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, InjectError> {
+fn annotations_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, SurgeryError> {
     let pod = pod
         .as_object_mut()
-        .ok_or_else(|| InjectError::NotAPod("the object is not a JSON object".into()))?;
+        .ok_or_else(|| SurgeryError::NotAPod("the object is not a JSON object".into()))?;
     let metadata = pod
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -350,7 +350,7 @@ fn annotations_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, InjectErr
     }
     let metadata = metadata
         .as_object_mut()
-        .ok_or_else(|| InjectError::NotAPod("metadata is not an object".into()))?;
+        .ok_or_else(|| SurgeryError::NotAPod("metadata is not an object".into()))?;
     let annotations = metadata
         .entry("annotations")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -359,5 +359,5 @@ fn annotations_mut(pod: &mut Value) -> Result<&mut Map<String, Value>, InjectErr
     }
     annotations
         .as_object_mut()
-        .ok_or_else(|| InjectError::NotAPod("metadata.annotations is not an object".into()))
+        .ok_or_else(|| SurgeryError::NotAPod("metadata.annotations is not an object".into()))
 }

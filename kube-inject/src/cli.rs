@@ -103,6 +103,10 @@ pub struct CheckArgs {
     /// How to print findings.
     #[arg(long = "output-format", value_enum, default_value_t = Format::Text)]
     pub output_format: Format,
+    /// Port-name protocols Service ports may use, comma-separated or repeated, as in the policy's
+    /// `protocols` setting [default: http,http2,grpc,mongo,redis].
+    #[arg(long = "protocols", value_name = "PROTOCOL", value_delimiter = ',')]
+    pub protocols: Vec<String>,
 }
 
 /// Output formats of `check`.

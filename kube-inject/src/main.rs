@@ -107,10 +107,19 @@ fn finish(
     Ok(OK)
 }
 
+/// The port-name protocols `check` accepts: `--protocols`, checked as the policy checks its
+/// `protocols` setting, or the seed's.
+fn protocols(names: &[String]) -> Result<Protocols> {
+    if names.is_empty() {
+        return Ok(Protocols::default());
+    }
+    Protocols::new(names.iter().cloned()).context("--protocols")
+}
+
 fn check(args: &CheckArgs) -> Result<ExitCode> {
     let input = output::read_input(&args.filename)?;
     let objects = manifest::objects(&input)?;
-    let findings = requirements::check_bundle(&objects, &Protocols::default());
+    let findings = requirements::check_bundle(&objects, &protocols(&args.protocols)?);
     let text = match args.output_format {
         Format::Text => findings
             .iter()

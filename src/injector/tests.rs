@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::config::{Config, InjectorConfig};
-use crate::inject::{STATUS_ANNOTATION, Uninjection, uninject};
+use crate::surgery::{STATUS_ANNOTATION, Uninjection, uninject};
 
 fn builtin() -> Injector {
     Injector::new(Config::default()).unwrap()

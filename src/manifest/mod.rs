@@ -10,7 +10,7 @@
 //! - Each document is parsed into a `serde_json::Value` (key order kept); its `kind` and
 //!   `apiVersion` say where its pods are. A kind at an `apiVersion` not in the table, and any
 //!   other kind, passes through unchanged.
-//! - The caller's operation runs on every pod or pod template ([`process`]); [`inject`] and
+//! - The caller's operation runs on every pod or pod template ([`process`]); [`inject`](fn@inject) and
 //!   [`uninject`] are the two operations the CLI uses, [`objects`] feeds the requirement checks.
 //! - A changed document is written again by this module's YAML writer ([`to_yaml`]), which keeps
 //!   key order. Its leading comment lines are kept; comments inside it are not.
@@ -49,10 +49,10 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::inject::{self, Uninjection};
 use crate::injector::{Injector, Outcome};
 use crate::object::kinds::{self, PodsAt, Superseded, lookup};
 use crate::object::{self, at, at_mut, str_at};
+use crate::surgery::{self, Uninjection};
 
 mod yaml;
 pub use yaml::to_yaml;
@@ -270,13 +270,13 @@ pub fn inject<'a>(input: &'a str, injector: &Injector) -> Result<Manifest<'a>, M
     })
 }
 
-/// Removes the sidecar from every pod template of the manifest ([`inject::uninject`]).
+/// Removes the sidecar from every pod template of the manifest ([`surgery::uninject`]).
 ///
 /// What the status annotation lists is removed; a pod with an `istio-proxy` container but no
 /// status annotation loses Istio's well-known names, with a warning saying so.
 pub fn uninject(input: &str) -> Result<Manifest<'_>, ManifestError> {
-    process(input, |pod, _| match inject::uninject(pod)? {
-        Uninjection::FromStatus(_) => Ok::<_, inject::InjectError>(PodChange {
+    process(input, |pod, _| match surgery::uninject(pod)? {
+        Uninjection::FromStatus(_) => Ok::<_, surgery::SurgeryError>(PodChange {
             changed: true,
             warnings: Vec::new(),
         }),
@@ -290,7 +290,7 @@ pub fn uninject(input: &str) -> Result<Manifest<'_>, ManifestError> {
                 changed: true,
                 warnings: vec![format!(
                     "no {} annotation; removed Istio's well-known names where present ({})",
-                    inject::STATUS_ANNOTATION,
+                    surgery::STATUS_ANNOTATION,
                     names.join(", ")
                 )],
             })
@@ -638,15 +638,15 @@ fn adopt_istio_status(
     object: &mut Value,
     holder: &[&str],
     template: &[&str],
-) -> Result<(), inject::InjectError> {
-    if at(object, template).is_some_and(inject::has_status) {
+) -> Result<(), surgery::SurgeryError> {
+    if at(object, template).is_some_and(surgery::has_status) {
         return Ok(());
     }
-    let Some(status) = at_mut(object, holder).and_then(inject::take_status) else {
+    let Some(status) = at_mut(object, holder).and_then(surgery::take_status) else {
         return Ok(());
     };
     match at_mut(object, template) {
-        Some(pod) => inject::put_status(pod, status),
+        Some(pod) => surgery::put_status(pod, status),
         None => Ok(()),
     }
 }

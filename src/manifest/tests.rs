@@ -174,7 +174,7 @@ fn istioctl_cronjob_output_is_reinjected_with_the_status_where_we_write_it() {
             ("istio-proxy", "istio.io/proxy:0.5.0")
         ]
     );
-    let status = inject::read_status(pod).unwrap().unwrap();
+    let status = surgery::read_status(pod).unwrap().unwrap();
     assert_eq!(status.version, builtin().template().version());
     // Injecting the output again changes nothing.
     let output = manifest.to_yaml();
@@ -212,7 +212,7 @@ fn a_pod_template_status_wins_over_the_job_templates() {
     .to_yaml();
     let mut both: Value = serde_yaml::from_str(&ours).unwrap();
     both["spec"]["jobTemplate"]["metadata"] =
-        json!({"annotations": {inject::STATUS_ANNOTATION: "{not json"}});
+        json!({"annotations": {surgery::STATUS_ANNOTATION: "{not json"}});
     let input = to_yaml(&both);
     let manifest = inject(&input, &builtin()).unwrap();
     // Ours is current, so nothing changes; the job template's is not even read.

@@ -13,6 +13,12 @@
 //!
 //! [`check_bundle`] applies them all to the documents of a manifest, as `kube-inject` sees them.
 //!
+//! The folder holds one job a file: `ports.rs` (the protocols and the port-naming rule),
+//! `services.rs` (which Services select a pod), `pods.rs` (pod, Deployment and pod-template
+//! checks), `bundle.rs` (a manifest's documents, and the [`Record`] both faces print). This file
+//! holds what they share: [`Requirement`] and [`Finding`]. Where a kind keeps its pod template,
+//! names and namespaces come from [`crate::object`].
+//!
 //! Objects are Kubernetes JSON as users write it (`serde_json::Value`), never typed structs, and
 //! every input is untrusted: a missing field or a field of the wrong type never panics; it is
 //! treated as absent or reported as a finding. Findings are advice for people (a policy warning, a

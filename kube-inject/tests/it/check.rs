@@ -100,3 +100,35 @@ fn check_on_bad_input_exits_2() {
             "document 2 (from line 4): no `kind`",
         ));
 }
+
+#[test]
+fn protocols_flag_accepts_more_port_names_as_the_policy_setting_does() {
+    let manifest = "apiVersion: v1\nkind: Service\nmetadata: {name: web}\nspec:\n  ports: [{port: 443, name: https}]\n";
+    kube_inject()
+        .args(["check", "-f", "-"])
+        .write_stdin(manifest)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("\"https\" is not of the form"));
+    kube_inject()
+        .args(["check", "--protocols", "http,https", "-f", "-"])
+        .write_stdin(manifest)
+        .assert()
+        .success()
+        .stdout("");
+    kube_inject()
+        .args([
+            "check",
+            "--protocols",
+            "http",
+            "--protocols=-https",
+            "-f",
+            "-",
+        ])
+        .write_stdin(manifest)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "--protocols: protocol 1 `-https` is not a port-name protocol",
+        ));
+}
