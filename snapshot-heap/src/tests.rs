@@ -52,7 +52,11 @@ fn layout(size: usize, align: usize) -> Layout {
 fn alloc(heap: &Heap, l: Layout) -> *mut u8 {
     let p = unsafe { heap.alloc(l) };
     assert!(!p.is_null());
-    assert!((p as usize).is_multiple_of(l.align()), "{p:?} not aligned to {}", l.align());
+    assert!(
+        (p as usize).is_multiple_of(l.align()),
+        "{p:?} not aligned to {}",
+        l.align()
+    );
     p
 }
 
@@ -75,7 +79,11 @@ fn before_the_freeze_every_block_is_the_fallbacks() {
     assert!(!h.in_region(p));
     assert!(!h.may_skip_frees());
     free(&h, p, layout(24, 8));
-    assert_eq!(h.memory.reserved.load(Ordering::Relaxed), 0, "nothing reserved");
+    assert_eq!(
+        h.memory.reserved.load(Ordering::Relaxed),
+        0,
+        "nothing reserved"
+    );
 }
 
 #[test]
