@@ -146,6 +146,18 @@ e2e-tests: annotated-policy.wasm
 bench: policy.wasm
 	cargo run --release -p host-tests --bin bench
 
+# Coverage-guided fuzzing (cargo fuzz, libFuzzer, the nightly toolchain): every target in fuzz/
+# for FUZZ_SECONDS each, seeded from fuzz/seeds (the fixtures and golden files). RELIABILITY.md
+# says what each target checks. `fuzz-ci` is the short run CI makes.
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz fuzz-ci
+fuzz:
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	fuzz/run $(FUZZ_SECONDS)
+
+fuzz-ci:
+	$(MAKE) fuzz FUZZ_SECONDS=20
+
 .PHONY: clean
 clean:
 	cargo clean
