@@ -111,7 +111,17 @@ impl Injector {
         surgery::spec_mut(pod)?;
         annotations::validate(pod)?;
 
-        let previous = surgery::read_status(pod)?;
+        let mut decision = decision;
+        let previous = match surgery::read_status(pod)? {
+            Some(status) => {
+                let (trusted, kept) = self.trusted_part(&status, pod, namespace);
+                if !kept.is_empty() {
+                    decision.warnings.push(surgery::kept_warning(&kept));
+                }
+                Some(trusted)
+            }
+            None => None,
+        };
         let before = previous
             .as_ref()
             .map(|s| (surgery::footprint(pod, s), status_text(pod)));
@@ -134,6 +144,37 @@ impl Injector {
             decision,
             changed,
             status,
+        })
+    }
+
+    /// The part of a previous status that may be stripped: Istio's well-known names, and the
+    /// names this template produces for the pod (rendered as the pod is, only when the status
+    /// names anything else; a template's names rarely depend on the pod).
+    fn trusted_part(
+        &self,
+        status: &InjectionStatus,
+        pod: &Value,
+        namespace: Option<&str>,
+    ) -> (InjectionStatus, surgery::Kept) {
+        let only_well_known = status
+            .names
+            .iter()
+            .all(|(list, names)| names.iter().all(|n| surgery::is_well_known(list, n)));
+        let produced = if only_well_known {
+            None
+        } else {
+            self.template
+                .render_entries(&TemplateData::new(pod, namespace, &self.mesh))
+                .ok()
+        };
+        surgery::distrust(status, |list, name| {
+            surgery::is_well_known(list, name)
+                || produced.as_ref().is_some_and(|entries| {
+                    entries
+                        .get(list)
+                        .iter()
+                        .any(|e| e.get("name").and_then(Value::as_str) == Some(name))
+                })
         })
     }
 }

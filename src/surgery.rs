@@ -140,6 +140,58 @@ pub fn read_status(pod: &Value) -> Result<Option<InjectionStatus>, SurgeryError>
         .map_err(|e| SurgeryError::BadStatus(e.to_string()))
 }
 
+/// Entries a status annotation names but that are not trusted to be injected: kept in the pod.
+pub type Kept = Vec<(PodList, String)>;
+
+/// Whether `name` is one of Istio's well-known injected names in `list`.
+pub fn is_well_known(list: PodList, name: &str) -> bool {
+    WELL_KNOWN.get(list).contains(&name)
+}
+
+/// Splits `status` into the names that may be removed and those that may not.
+///
+/// The status annotation is only a claim: it may be stale, copied from another pod or written
+/// by hand, and trusting it blindly removes the application (`{"containers":["sleep"]}` made
+/// the proxy *replace* the app). So a name is removed only when `trusted` says the injector
+/// produces it; the others are [`Kept`], for the caller to report.
+pub fn distrust(
+    status: &InjectionStatus,
+    trusted: impl Fn(PodList, &str) -> bool,
+) -> (InjectionStatus, Kept) {
+    let mut kept = Kept::new();
+    let names = PodLists::from_fn(|list| {
+        let mut removable = Vec::new();
+        for name in status.names.get(list) {
+            if trusted(list, name) {
+                removable.push(name.clone());
+            } else {
+                kept.push((list, name.clone()));
+            }
+        }
+        removable
+    });
+    (
+        InjectionStatus {
+            version: status.version.clone(),
+            names,
+        },
+        kept,
+    )
+}
+
+/// The warning for entries the status named but that were kept.
+pub fn kept_warning(kept: &Kept) -> String {
+    let entries: Vec<String> = kept
+        .iter()
+        .map(|(list, name)| format!("{} entry {name:?}", list.path()))
+        .collect();
+    format!(
+        "annotation {STATUS_ANNOTATION} lists {}, which the injector does not produce; kept, not \
+         removed (the annotation is stale, copied from another pod or forged)",
+        entries.join(", ")
+    )
+}
+
 /// Entries an injection owns, with their positions: what "unchanged" is judged on.
 pub type Footprint = Vec<(PodList, usize, Value)>;
 
@@ -176,7 +228,7 @@ pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(
             continue;
         };
         items.retain(|item| !entry_name(item).is_some_and(|n| names.iter().any(|x| x == n)));
-        if prune && items.is_empty() && list != PodList::Containers {
+        if prune && items.is_empty() {
             remove_key(spec, list.field());
         }
     }
@@ -246,21 +298,31 @@ pub fn merge(
 /// What uninject removed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Uninjection {
-    /// The entries listed in the status annotation, and the annotation.
-    FromStatus(InjectionStatus),
+    /// The entries listed in the status annotation that are Istio's well-known names, and the
+    /// annotation; the other listed names were kept (see [`distrust`]).
+    FromStatus {
+        /// What was removed.
+        removed: InjectionStatus,
+        /// What the annotation named but was kept.
+        kept: Kept,
+    },
     /// No status annotation, but an `istio-proxy` container: Istio's well-known names were removed.
     WellKnownNames(InjectionStatus),
     /// Nothing looked injected.
     NotInjected,
 }
 
-/// Removes exactly what the status annotation says was injected, and the annotation; without
-/// one, falls back to Istio's well-known names when the pod has an `istio-proxy` container.
+/// Removes what the status annotation says was injected, and the annotation; without one, falls
+/// back to Istio's well-known names when the pod has an `istio-proxy` container.
+///
+/// Uninject has no template to ask, so only Istio's well-known names are trusted: a name the
+/// annotation lists beyond those is kept and reported (a custom template's own names included).
 pub fn uninject(pod: &mut Value) -> Result<Uninjection, SurgeryError> {
     if let Some(status) = read_status(pod)? {
-        strip(pod, &status, true)?;
+        let (removed, kept) = distrust(&status, is_well_known);
+        strip(pod, &removed, true)?;
         remove_status_annotation(pod);
-        return Ok(Uninjection::FromStatus(status));
+        return Ok(Uninjection::FromStatus { removed, kept });
     }
     let has_proxy = pod
         .get("spec")

@@ -137,7 +137,7 @@ fn uninject_restores_the_pod_and_falls_back_to_well_known_names() {
     builtin().inject(&mut pod, Some("default")).unwrap();
     assert!(matches!(
         uninject(&mut pod).unwrap(),
-        Uninjection::FromStatus(_)
+        Uninjection::FromStatus { .. }
     ));
     assert_eq!(pod, original);
 
@@ -324,4 +324,132 @@ fn good_annotations_reach_the_sidecar() {
         args.as_array().unwrap().contains(&json!("10.96.0.0/12")),
         "{args}"
     );
+}
+
+fn with_status(mut pod: Value, status: &str) -> Value {
+    pod["metadata"]["annotations"] = json!({ STATUS_ANNOTATION: status });
+    pod
+}
+
+fn warnings_of(outcome: &Outcome) -> Vec<String> {
+    match outcome {
+        Outcome::Injected { decision, .. } | Outcome::Skipped(decision) => {
+            decision.warnings.clone()
+        }
+    }
+}
+
+#[test]
+fn a_forged_status_never_removes_the_application() {
+    // A status copied from another pod, or written by hand, naming the app's own container.
+    let mut pod = with_status(
+        sleep_pod(),
+        r#"{"containers":["sleep"],"volumes":["data"]}"#,
+    );
+    pod["spec"]["volumes"] = json!([{"name": "data", "emptyDir": {}}]);
+    let outcome = builtin().inject(&mut pod, Some("default")).unwrap();
+    assert_eq!(names(&pod, "containers"), ["sleep", "istio-proxy"]);
+    assert_eq!(
+        names(&pod, "volumes"),
+        ["data", "istio-envoy", "istio-certs"]
+    );
+    let warnings = warnings_of(&outcome);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.contains(r#"spec.containers entry "sleep""#)
+                && w.contains(r#"spec.volumes entry "data""#)
+                && w.contains("kept, not removed")),
+        "{warnings:?}"
+    );
+    // Uninject trusts it no more.
+    let removed = uninject(&mut pod).unwrap();
+    let Uninjection::FromStatus { kept, .. } = removed else {
+        panic!("{removed:?}")
+    };
+    assert!(kept.is_empty(), "our own status lists only injected names");
+    assert_eq!(names(&pod, "containers"), ["sleep"]);
+    assert_eq!(names(&pod, "volumes"), ["data"]);
+}
+
+#[test]
+fn a_stale_status_of_istio_names_is_still_an_upgrade() {
+    // A previous injection's well-known names go, even when this template no longer makes them.
+    let mut pod = with_status(
+        sleep_pod(),
+        r#"{"initContainers":["enable-core-dump"],"containers":["istio-proxy"]}"#,
+    );
+    pod["spec"]["initContainers"] = json!([{"name": "enable-core-dump", "image": "old"}]);
+    pod["spec"]["containers"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"name": "istio-proxy", "image": "old"}));
+    let outcome = builtin().inject(&mut pod, Some("default")).unwrap();
+    assert!(warnings_of(&outcome).is_empty());
+    assert_eq!(names(&pod, "initContainers"), ["istio-init"]);
+    assert_eq!(names(&pod, "containers"), ["sleep", "istio-proxy"]);
+    assert_eq!(
+        pod["spec"]["containers"][1]["image"],
+        "istio.io/proxy:0.5.0"
+    );
+}
+
+#[test]
+fn a_custom_templates_own_names_are_replaced_on_reinjection() {
+    let config = Config {
+        injector: InjectorConfig {
+            template: "containers:\n- name: my-proxy\n  image: p-{{ ObjectMeta.labels?.v }}x\n"
+                .into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let injector = Injector::new(config).unwrap();
+    let mut pod = sleep_pod();
+    injector.inject(&mut pod, None).unwrap();
+    pod["metadata"]["labels"]["v"] = json!("2");
+    let outcome = injector.inject(&mut pod, None).unwrap();
+    assert!(
+        warnings_of(&outcome).is_empty(),
+        "{:?}",
+        warnings_of(&outcome)
+    );
+    assert_eq!(names(&pod, "containers"), ["sleep", "my-proxy"]);
+    assert_eq!(pod["spec"]["containers"][1]["image"], "p-2x");
+    // Uninject has no template: a name beyond Istio's is kept, and said so.
+    let Uninjection::FromStatus { kept, .. } = uninject(&mut pod).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        kept,
+        vec![(crate::object::PodList::Containers, "my-proxy".to_string())]
+    );
+    assert_eq!(names(&pod, "containers"), ["sleep", "my-proxy"]);
+}
+
+#[test]
+fn truncated_non_json_and_oversized_statuses_are_answered_not_trusted() {
+    for status in [
+        r#"{"containers":["sle"#.to_string(),
+        "not json at all".to_string(),
+        format!(
+            r#"{{"containers":[{}]}}"#,
+            vec![r#""sleep""#; 50_000].join(",")
+        ),
+    ] {
+        let mut pod = with_status(sleep_pod(), &status);
+        match builtin().inject(&mut pod, Some("default")) {
+            Ok(_) => assert!(names(&pod, "containers").contains(&"sleep".to_string())),
+            Err(e) => assert!(e.to_string().contains(STATUS_ANNOTATION), "{e}"),
+        }
+    }
+}
+
+#[test]
+fn uninject_after_inject_is_the_identity_even_without_a_containers_list() {
+    let original = json!({"metadata": {"name": "x"}, "spec": {"restartPolicy": "Never"}});
+    let mut pod = original.clone();
+    builtin().inject(&mut pod, Some("default")).unwrap();
+    uninject(&mut pod).unwrap();
+    assert_eq!(pod, original);
 }

@@ -276,9 +276,13 @@ pub fn inject<'a>(input: &'a str, injector: &Injector) -> Result<Manifest<'a>, M
 /// status annotation loses Istio's well-known names, with a warning saying so.
 pub fn uninject(input: &str) -> Result<Manifest<'_>, ManifestError> {
     process(input, |pod, _| match surgery::uninject(pod)? {
-        Uninjection::FromStatus(_) => Ok::<_, surgery::SurgeryError>(PodChange {
+        Uninjection::FromStatus { kept, .. } => Ok::<_, surgery::SurgeryError>(PodChange {
             changed: true,
-            warnings: Vec::new(),
+            warnings: if kept.is_empty() {
+                Vec::new()
+            } else {
+                vec![surgery::kept_warning(&kept)]
+            },
         }),
         Uninjection::WellKnownNames(status) => {
             let names: Vec<&str> = status

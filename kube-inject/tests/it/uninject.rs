@@ -98,3 +98,22 @@ fn istioctl_cronjob_output_is_uninjected() {
         docs(&inject(&istioctl, &[]))
     );
 }
+
+#[test]
+fn a_forged_status_never_uninjects_the_application() {
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: app\n  annotations:\n    sidecar.istio.io/status: '{\"containers\":[\"app\",\"istio-proxy\"]}'\nspec:\n  containers:\n  - name: app\n    image: app:1\n  - name: istio-proxy\n    image: proxy\n";
+    let output = kube_inject()
+        .args(["uninject", "-f", "-"])
+        .write_stdin(manifest)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("- name: app"), "{stdout}");
+    assert!(!stdout.contains("istio-proxy"), "{stdout}");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(
+        stderr.contains(r#"spec.containers entry "app""#) && stderr.contains("kept, not removed"),
+        "{stderr}"
+    );
+}
