@@ -13,7 +13,8 @@ use crate::injector::{self, Injector, Outcome};
 use crate::object;
 use crate::requirements;
 use crate::settings::{
-    ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode, embedded_injector,
+    ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode, SettingsError,
+    embedded_injector,
 };
 use crate::template::TemplateSyntax;
 
@@ -50,13 +51,30 @@ impl Verdict {
     }
 }
 
+/// Why the host could not answer a read: its own message (permission denied, not found, …).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ClusterError(pub String);
+
+impl From<&str> for ClusterError {
+    fn from(message: &str) -> Self {
+        Self(message.to_string())
+    }
+}
+
+impl From<String> for ClusterError {
+    fn from(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// What the policy may ask of the cluster. Kubewarden answers through its context-aware host
 /// capabilities; tests answer from fixtures. Errors are the host's message.
 pub trait Cluster {
     /// The Services of `namespace` (for the one-Service-per-pod requirement).
-    fn services(&self, namespace: &str) -> Result<Vec<Value>, String>;
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, ClusterError>;
     /// One ConfigMap (for config read from Istio's ConfigMaps).
-    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String>;
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, ClusterError>;
 }
 
 /// A cluster that answers nothing: for hosts without context-aware capabilities.
@@ -64,11 +82,11 @@ pub trait Cluster {
 pub struct NoCluster;
 
 impl Cluster for NoCluster {
-    fn services(&self, _namespace: &str) -> Result<Vec<Value>, String> {
+    fn services(&self, _namespace: &str) -> Result<Vec<Value>, ClusterError> {
         Err("this host gives no access to the cluster".into())
     }
 
-    fn config_map(&self, _config_map: &ConfigMapRef) -> Result<Value, String> {
+    fn config_map(&self, _config_map: &ConfigMapRef) -> Result<Value, ClusterError> {
         Err("this host gives no access to the cluster".into())
     }
 }
@@ -102,16 +120,16 @@ impl ObjectCluster {
 }
 
 impl Cluster for ObjectCluster {
-    fn services(&self, namespace: &str) -> Result<Vec<Value>, String> {
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
         Ok(self.of_kind("Service", namespace).cloned().collect())
     }
 
-    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String> {
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, ClusterError> {
         self.of_kind("ConfigMap", &config_map.namespace)
             .find(|object| object::name(object) == Some(config_map.name.as_str()))
             .cloned()
             // The API server's own words for a missing object.
-            .ok_or_else(|| format!("configmaps \"{}\" not found", config_map.name))
+            .ok_or_else(|| ClusterError(format!("configmaps \"{}\" not found", config_map.name)))
     }
 }
 
@@ -279,12 +297,15 @@ fn injector_for(
     cluster: &dyn Cluster,
 ) -> Result<(Injector, Vec<String>), String> {
     let Some(maps) = settings.config_maps.clone() else {
-        return Ok((embedded_injector(settings.config)?, Vec::new()));
+        return Ok((
+            embedded_injector(settings.config).map_err(|e| e.to_string())?,
+            Vec::new(),
+        ));
     };
     match config_from_cluster(&maps, settings.config.injector.template_syntax, cluster) {
         Ok(injector) => Ok((injector, Vec::new())),
         Err(problem) if maps.on_error == OnConfigMapError::Embedded => {
-            let injector = embedded_injector(settings.config)?;
+            let injector = embedded_injector(settings.config).map_err(|e| e.to_string())?;
             Ok((
                 injector,
                 vec![format!(
@@ -336,7 +357,7 @@ fn config_map_key(
 /// (base64, `patchType: JSONPatch`) computed against the request's object, and the request's
 /// `uid`. `settings` are the parsed settings, or why they could not be parsed.
 pub fn respond_to_review(
-    settings: Result<PolicySettings, String>,
+    settings: Result<PolicySettings, SettingsError>,
     cluster: &dyn Cluster,
     admission_review: &Value,
 ) -> Value {
@@ -351,7 +372,10 @@ pub fn respond_to_review(
     let original = request.get("object").cloned().unwrap_or(Value::Null);
     let verdict = match (settings, request.is_null()) {
         (_, true) => Verdict::reject("the AdmissionReview has no request"),
-        (Err(message), _) => Verdict::Reject { message, code: 500 },
+        (Err(error), _) => Verdict::Reject {
+            message: error.to_string(),
+            code: 500,
+        },
         (Ok(settings), false) => {
             let mut request = request;
             review(settings, cluster, &mut request)

@@ -21,7 +21,7 @@ use kubewarden_policy_sdk::host_capabilities::kubernetes::{
     GetResourceRequest, ListResourcesByNamespaceRequest, get_resource, list_resources_by_namespace,
 };
 
-use crate::admission::{self, Cluster, Verdict};
+use crate::admission::{self, Cluster, ClusterError, Verdict};
 use crate::config::Config;
 use crate::injector::Injector;
 use crate::settings::{ConfigMapRef, PolicySettings};
@@ -86,7 +86,7 @@ fn validate(payload: &[u8]) -> CallResult {
     let response = match &mut parsed {
         Err(e) => rejection(format!("the validate payload is not valid JSON: {e}"), 400),
         Ok(ValidatePayload { request, settings }) => match PolicySettings::from_payload(settings) {
-            Err(message) => rejection(message, 500),
+            Err(error) => rejection(error.to_string(), 500),
             Ok(settings) => to_response(admission::review(settings, &HostCluster, request)),
         },
     };
@@ -107,7 +107,7 @@ fn discard<T>(value: T) {
 fn validate_settings(payload: &[u8]) -> CallResult {
     let result = serde_json::from_slice::<Value>(payload)
         .map_err(|e| format!("settings are not valid JSON: {e}"))
-        .and_then(|settings| PolicySettings::validate(&settings));
+        .and_then(|settings| PolicySettings::validate(&settings).map_err(|e| e.to_string()));
     let response = SettingsValidationResponse {
         valid: result.is_ok(),
         message: result.err(),
@@ -136,7 +136,7 @@ fn admission_review(payload: &[u8]) -> CallResult {
 struct HostCluster;
 
 impl Cluster for HostCluster {
-    fn services(&self, namespace: &str) -> Result<Vec<Value>, String> {
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
         // Only what the requirements read: keeps the payload small on busy namespaces.
         let masks = [
             "metadata.name",
@@ -152,14 +152,15 @@ impl Cluster for HostCluster {
             field_selector: None,
             field_masks: Some(masks.iter().map(|m| m.to_string()).collect::<BTreeSet<_>>()),
         };
-        let list = list_resources_by_namespace::<Service>(&request).map_err(|e| e.to_string())?;
+        let list = list_resources_by_namespace::<Service>(&request)
+            .map_err(|e| ClusterError(e.to_string()))?;
         list.items
             .iter()
-            .map(|s| serde_json::to_value(s).map_err(|e| e.to_string()))
+            .map(|s| serde_json::to_value(s).map_err(|e| ClusterError(e.to_string())))
             .collect()
     }
 
-    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String> {
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, ClusterError> {
         let request = GetResourceRequest {
             api_version: "v1".into(),
             kind: "ConfigMap".into(),
@@ -168,7 +169,7 @@ impl Cluster for HostCluster {
             disable_cache: false,
             field_masks: None,
         };
-        get_resource::<Value>(&request).map_err(|e| e.to_string())
+        get_resource::<Value>(&request).map_err(|e| ClusterError(e.to_string()))
     }
 }
 

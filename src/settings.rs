@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::config::{Config, ConfigError};
-use crate::injector::Injector;
+use crate::injector::{InjectionError, Injector};
 use crate::requirements::Protocols;
+use crate::template::TemplateError;
 
 /// What the policy does with a broken pod spec requirement.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,30 +173,44 @@ impl PolicySettings {
 
     /// Parses settings as a host hands them over: `null` (no settings given) means `{}`. The
     /// message names the bad field.
-    pub fn from_payload(settings: &Value) -> Result<Self, String> {
+    pub fn from_payload(settings: &Value) -> Result<Self, SettingsError> {
         let empty = Value::Object(Default::default());
         let settings = if settings.is_null() { &empty } else { settings };
-        Self::from_value(settings).map_err(|e| e.to_string())
+        Ok(Self::from_value(settings)?)
     }
 
     /// What a policy's `validate_settings` answers: the settings parse, and their template
     /// compiles and injects a sample pod, so no admission can be the first to find it broken.
-    pub fn validate(settings: &Value) -> Result<Self, String> {
+    pub fn validate(settings: &Value) -> Result<Self, SettingsError> {
         let settings = Self::from_payload(settings)?;
         embedded_injector(settings.config.clone())?
             .check()
-            .map_err(|e| {
-                format!("settings: field `template`: the template cannot inject a sample pod: {e}")
-            })?;
+            .map_err(SettingsError::Sample)?;
         Ok(settings)
     }
+}
+
+/// Why settings were refused; the message names the field.
+// The causes are part of the messages rather than `#[source]`s: hosts report settings errors as
+// one string (`valid: false, message`), and a chained source would print twice.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A field is missing its shape or value.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The template does not compile.
+    #[error("settings: field `template`: {0}")]
+    Template(TemplateError),
+    /// The template compiles but cannot inject the sample pod.
+    #[error("settings: field `template`: the template cannot inject a sample pod: {0}")]
+    Sample(InjectionError),
 }
 
 /// The injector of the config embedded in the settings (not of any ConfigMap they name); the
 /// message names the field, as `validate_settings` does. Takes the config by value: admissions
 /// build one injector each and need no copy.
-pub fn embedded_injector(config: Config) -> Result<Injector, String> {
-    Injector::new(config).map_err(|e| format!("settings: field `template`: {e}"))
+pub fn embedded_injector(config: Config) -> Result<Injector, SettingsError> {
+    Injector::new(config).map_err(SettingsError::Template)
 }
 
 fn config_map_ref(value: &Value) -> Result<ConfigMapRef, String> {
@@ -261,20 +276,27 @@ mod tests {
         let s = PolicySettings::from_payload(&Value::Null).unwrap();
         assert_eq!(s.requirements, RequirementsMode::Warn);
         assert!(s.config_maps.is_none());
-        let e = PolicySettings::from_payload(&json!({"policy": "sometimes"})).unwrap_err();
+        let e = PolicySettings::from_payload(&json!({"policy": "sometimes"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("settings: field `policy`"), "{e}");
-        let e = PolicySettings::from_payload(&json!([1])).unwrap_err();
+        let e = PolicySettings::from_payload(&json!([1]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("settings must be an object"), "{e}");
     }
 
     #[test]
     fn validation_compiles_the_template_and_injects_a_sample_pod() {
         assert!(PolicySettings::validate(&json!({})).is_ok());
-        let e = PolicySettings::validate(&json!({"template": "{{ ProxyConfig"})).unwrap_err();
+        let e = PolicySettings::validate(&json!({"template": "{{ ProxyConfig"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("settings: field `template`: "), "{e}");
         // Compiles, but renders a container without a name: no admission may find that first.
         let e = PolicySettings::validate(&json!({"template": "containers:\n- image: x\n"}))
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("settings: field `template`: the template cannot inject a sample pod: "),
             "{e}"

@@ -17,7 +17,7 @@ struct FakeCluster {
 }
 
 impl Cluster for FakeCluster {
-    fn services(&self, namespace: &str) -> Result<Vec<Value>, String> {
+    fn services(&self, namespace: &str) -> Result<Vec<Value>, ClusterError> {
         self.calls
             .borrow_mut()
             .push(format!("services {namespace}"));
@@ -25,16 +25,17 @@ impl Cluster for FakeCluster {
             .get(namespace)
             .cloned()
             .unwrap_or_else(|| Ok(Vec::new()))
+            .map_err(ClusterError)
     }
 
-    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, String> {
+    fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, ClusterError> {
         self.calls
             .borrow_mut()
             .push(format!("configmap {config_map}"));
         self.config_maps
             .get(&config_map.to_string())
             .cloned()
-            .ok_or_else(|| "not found".to_string())
+            .ok_or_else(|| ClusterError::from("not found"))
     }
 }
 
@@ -369,11 +370,16 @@ fn review_without_request_or_settings_is_refused() {
     let response = respond_to_review(Ok(settings(json!({}))), &NoCluster, &json!({}));
     assert_eq!(response["response"]["allowed"], false);
     let response = respond_to_review(
-        Err("bad settings".into()),
+        PolicySettings::from_payload(&json!({"policy": "sometimes"})),
         &NoCluster,
         &json!({"request": request("Pod", "CREATE", pod())}),
     );
-    assert_eq!(response["response"]["status"]["message"], "bad settings");
+    assert!(
+        response["response"]["status"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("settings: field `policy`")
+    );
 }
 
 #[test]
@@ -443,7 +449,10 @@ fn an_object_cluster_answers_from_its_objects_by_kind_and_namespace() {
     let missing = cluster
         .config_map(&"istio-system/istio-sidecar-injector".parse().unwrap())
         .unwrap_err();
-    assert_eq!(missing, r#"configmaps "istio-sidecar-injector" not found"#);
+    assert_eq!(
+        missing.to_string(),
+        r#"configmaps "istio-sidecar-injector" not found"#
+    );
     assert!(
         ObjectCluster::default()
             .services("default")

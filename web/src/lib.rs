@@ -11,11 +11,12 @@
 //! another order for the same result.
 
 use serde_json::Value;
+use sidecar_injector::ConfigError;
 use sidecar_injector::admission::{self, ObjectCluster};
 use sidecar_injector::config::BUILTIN_TEMPLATE;
 use sidecar_injector::manifest::{self, Manifest, ManifestError};
 use sidecar_injector::requirements;
-use sidecar_injector::settings::{PolicySettings, embedded_injector};
+use sidecar_injector::settings::{PolicySettings, SettingsError, embedded_injector};
 use wasm_bindgen::prelude::*;
 
 /// A rewritten manifest: what `kube-inject` would print, and what it would say on stderr.
@@ -57,7 +58,7 @@ pub fn inject_manifest(
             maps.injector, maps.mesh
         )
     });
-    let injector = embedded_injector(settings.config).map_err(|e| JsError::new(&e))?;
+    let injector = embedded_injector(settings.config).map_err(|e| JsError::new(&e.to_string()))?;
     let mut result =
         ManifestResult::from(manifest::inject(manifest, &injector).map_err(manifest_error)?);
     result.warnings.extend(ignored);
@@ -115,6 +116,7 @@ pub fn validate_settings(settings: &str) -> Option<String> {
     settings_value(Some(settings))
         .and_then(|v| PolicySettings::validate(&v))
         .err()
+        .map(|e| e.to_string())
 }
 
 /// The built-in sidecar template, to start an edited one from.
@@ -124,19 +126,22 @@ pub fn builtin_template() -> String {
 }
 
 /// Settings text (YAML or JSON) as the policy would receive it; blank means `{}`.
-fn settings_value(text: Option<&str>) -> Result<Value, String> {
+fn settings_value(text: Option<&str>) -> Result<Value, SettingsError> {
     match text.map(str::trim) {
         None | Some("") => Ok(Value::Object(Default::default())),
-        Some(text) => {
-            serde_yaml::from_str(text).map_err(|e| format!("settings: not valid YAML: {e}"))
-        }
+        Some(text) => serde_yaml::from_str(text).map_err(|cause| {
+            SettingsError::Config(ConfigError::Syntax {
+                document: "settings",
+                cause,
+            })
+        }),
     }
 }
 
 fn parse_settings(text: Option<&str>) -> Result<PolicySettings, JsError> {
     settings_value(text)
         .and_then(|v| PolicySettings::from_payload(&v))
-        .map_err(|e| JsError::new(&e))
+        .map_err(|e| JsError::new(&e.to_string()))
 }
 
 fn manifest_error(e: ManifestError) -> JsError {
