@@ -40,6 +40,8 @@
 //!   on the job template (and none on the pod template) is moved to the pod template before the
 //!   operation, so re-injecting or uninjecting istioctl's output works on what it injected.
 //! - A document with only comments is written back unchanged; Istio fails on it (no `kind`).
+//! - A leading byte order mark is dropped (it is no part of a document); CRLF line ends are read
+//!   as line ends, and unchanged documents keep theirs.
 //! - Documents are read as YAML 1.2 (`yes`, `on` are strings), as `serde_yaml` does; kubectl reads
 //!   YAML 1.1. The writer quotes every string YAML 1.1 would read as something else, so what is
 //!   written means the same to both; a bare `yes` in a *changed* document becomes `"yes"`.
@@ -483,6 +485,9 @@ struct Chunk<'a> {
 /// line `--- content` starts a document and stays in it; a line `...` ends the document it is
 /// in. Markers only count at column 0. Blank documents are dropped.
 fn split(input: &str) -> Vec<Chunk<'_>> {
+    // A byte order mark (editors on Windows write one) is not part of any document: the YAML
+    // parser would read it as content. It is dropped from the output.
+    let input = input.strip_prefix('\u{feff}').unwrap_or(input);
     let mut chunks = Vec::new();
     let mut start = 0; // byte offset of the current chunk
     let mut start_line = 1;

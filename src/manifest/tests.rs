@@ -540,3 +540,125 @@ fn yaml_writer_uses_kubectl_layout() {
         "spec:\n  containers:\n  - name: a\n    args:\n    - -p\n    - 15001\n    env: []\n  script: |\n    echo a\n    echo b\n  empty: {}\n  nested:\n  - - 1\n    - 2\n  - {}\n  annotation: '{\"version\":\"x\"}'\n"
     );
 }
+
+mod never_loses_input {
+    //! Property: over generated manifests (workloads of every kind, Lists, comments, `---` inside
+    //! strings, CRLF line ends, a BOM, tabs, long lines), every document that is not injected
+    //! comes out byte for byte, and uninjecting the output gives every document's content back.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One document of a generated manifest: its text, and whether injection changes it.
+    #[derive(Debug, Clone)]
+    struct Doc {
+        text: String,
+        workload: bool,
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9]{1,12}",
+            Just("---".to_string()),
+            Just("a # not a comment".to_string()),
+            Just("x\ty".to_string()),
+            "[a-z]{300,600}",
+            Just("--- inside".to_string()),
+        ]
+    }
+
+    fn config_map() -> impl Strategy<Value = Doc> {
+        (scalar(), scalar(), any::<bool>()).prop_map(|(a, b, comment)| Doc {
+            text: format!(
+                "{}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cm\ndata:\n  a: {}\n  b: |\n    {}\n    --- not a marker\n",
+                if comment { "# a config map\n" } else { "" },
+                serde_json::to_string(&a).unwrap(),
+                b
+            ),
+            workload: false,
+        })
+    }
+
+    fn workload() -> impl Strategy<Value = Doc> {
+        let kinds: Vec<_> = KINDS
+            .iter()
+            .filter(|k| k.superseded.is_none() && k.kind != "List")
+            .map(|k| (k.api_version, k.kind))
+            .collect();
+        (proptest::sample::select(kinds), scalar(), any::<bool>()).prop_map(
+            |((api_version, kind), label, comment)| {
+                let pod_spec =
+                    "containers:\n- name: app\n  image: app:1\n  ports:\n  - containerPort: 8080\n";
+                let mut object = serde_json::json!({"apiVersion": api_version, "kind": kind,
+                    "metadata": {"name": "w", "labels": {"x": label}}});
+                let template = serde_json::json!({"metadata": {"labels": {"app": "w"}},
+                    "spec": serde_yaml::from_str::<Value>(pod_spec).unwrap()});
+                match crate::object::kinds::template_of(kind) {
+                    Some(path) if !path.is_empty() => {
+                        let mut at = &mut object;
+                        for key in path.iter() {
+                            at = &mut at[*key];
+                        }
+                        *at = template;
+                    }
+                    _ => {
+                        object["metadata"]["labels"]["app"] = serde_json::json!("w");
+                        object["spec"] = template["spec"].clone();
+                    }
+                }
+                let mut text = String::new();
+                if comment {
+                    text.push_str("# a workload\n");
+                }
+                text.push_str(&serde_yaml::to_string(&object).unwrap());
+                Doc {
+                    text,
+                    workload: true,
+                }
+            },
+        )
+    }
+
+    fn manifest() -> impl Strategy<Value = (Vec<Doc>, bool, bool)> {
+        (
+            proptest::collection::vec(prop_oneof![config_map(), workload()], 1..6),
+            any::<bool>(),
+            any::<bool>(),
+        )
+    }
+
+    fn documents(text: &str) -> Vec<Value> {
+        serde_yaml::Deserializer::from_str(text)
+            .map(|d| Value::deserialize(d).unwrap())
+            .filter(|v| !v.is_null())
+            .collect()
+    }
+
+    use serde::Deserialize;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn documents_not_injected_stay_byte_for_byte_and_uninject_restores_the_rest(
+            (docs, crlf, bom) in manifest()
+        ) {
+            let eol = if crlf { "\r\n" } else { "\n" };
+            let mut text = String::new();
+            if bom {
+                text.push('\u{feff}');
+            }
+            let rendered: Vec<String> = docs.iter().map(|d| d.text.replace('\n', eol)).collect();
+            text.push_str(&rendered.join(&format!("---{eol}")));
+            let injected = inject(&text, &builtin()).unwrap();
+            let output = injected.to_yaml();
+            for (doc, raw) in docs.iter().zip(&rendered) {
+                if !doc.workload {
+                    prop_assert!(output.contains(raw.trim_start_matches('\u{feff}')), "lost: {raw:?}\nin {output:?}");
+                }
+            }
+            let restored = uninject(&output).unwrap().to_yaml();
+            prop_assert_eq!(documents(&restored), documents(text.trim_start_matches('\u{feff}')));
+        }
+    }
+}
