@@ -8,7 +8,7 @@
 //! | [`decision`] | whether a pod gets a sidecar, and why |
 //! | [`injector`] | the pipeline every face calls: decide, strip, render, merge, record |
 //! | [`surgery`] | pod surgery: strip, merge by name, status annotation, uninject |
-//! | [`template`] | the upon template, its functions and YAML-safe rendering |
+//! | [`template`] | the sidecar template: upon, or Go's `text/template` translated to upon (`go`); its functions, YAML-safe rendering, and the speed path (`cache`: compile cache, rendering memo, shared handles) |
 //! | [`object`] | Kubernetes objects as JSON: the workload kinds, the four injected pod lists, name and namespace helpers, List flattening |
 //! | [`manifest`] | multi-document YAML for `kube-inject`: workload kinds, byte-for-byte passthrough, the YAML writer |
 //! | [`requirements`] | the seed's pod spec requirements: named Service ports, `app` label, one Service per pod; the record both faces print |
@@ -16,7 +16,6 @@
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
 //! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
 //! | [`selector`] | label selectors for the never/always-inject lists |
-//! | `shared` | handles to values shared process-wide, read-only for the built-in defaults |
 
 pub mod admission;
 pub mod annotations;

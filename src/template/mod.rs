@@ -1,4 +1,5 @@
-//! The sidecar template: upon syntax, Istio's data names and functions, YAML-safe output.
+//! The sidecar template: upon syntax (or Go's, translated to upon by [`go`]), Istio's data names
+//! and functions, YAML-safe output.
 //!
 //! The data has the seed's top-level names `ObjectMeta`, `Spec`, `ProxyConfig` and `MeshConfig`,
 //! with the JSON field names users see in YAML below them (`ObjectMeta.labels`,

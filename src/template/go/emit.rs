@@ -39,6 +39,7 @@ pub fn emit(nodes: &[Node]) -> Result<Translation, GoError> {
         positions: Vec::new(),
         next: 0,
         vars: Vec::new(),
+        depth: 0,
     };
     emitter.list(nodes, &Dot::Root)?;
     Ok(Translation {
@@ -60,7 +61,14 @@ struct Emitter {
     next: usize,
     /// Go variables in scope (without `$`) and the upon expression each stands for.
     vars: Vec<(String, String)>,
+    /// upon blocks open at the point being written.
+    depth: usize,
 }
+
+/// How deep the upon text may nest. upon's compiler recurses once per block, and a flat Go
+/// text can nest without bound once translated (every `else if`, and every variable, stays open
+/// to the end of its list); Istio's templates need about ten.
+pub const MAX_NESTING: usize = 200;
 
 impl Emitter {
     fn fresh(&mut self, prefix: &str) -> String {
@@ -78,6 +86,26 @@ impl Emitter {
         for _ in 0..withs {
             self.out.push_str("{% endwith %}");
         }
+        self.leave(withs);
+    }
+
+    /// Counts `levels` more open upon blocks; refuses a template that nests too deep.
+    fn enter(&mut self, levels: usize, at: usize) -> Result<(), GoError> {
+        self.depth += levels;
+        if self.depth > MAX_NESTING {
+            return Err(GoError::new(
+                at,
+                format!(
+                    "the template nests more than {MAX_NESTING} levels once translated (each block, \
+                     `else if` and variable adds one); split it"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn leave(&mut self, levels: usize) {
+        self.depth = self.depth.saturating_sub(levels);
     }
 
     fn list(&mut self, nodes: &[Node], dot: &Dot) -> Result<(), GoError> {
@@ -90,6 +118,7 @@ impl Emitter {
                     let value = self.pipeline(pipe, dot, &mut open)?;
                     for name in &pipe.decl {
                         let var = self.fresh("gv");
+                        self.enter(1, pipe.at)?;
                         self.tag(&format!("{{% with {value} as {var} %}}"), pipe.at);
                         open += 1;
                         self.vars.push((name.clone(), var));
@@ -117,7 +146,8 @@ impl Emitter {
                 } => {
                     let mut temps = 0;
                     let value = self.pipeline(pipe, dot, &mut temps)?;
-                    let var = self.bind(value, pipe.at, &mut temps, "gw");
+                    let var = self.bind(value, pipe.at, &mut temps, "gw")?;
+                    self.enter(1, pipe.at)?;
                     self.tag(&format!("{{% if {var} %}}"), pipe.at);
                     self.list(body, &Dot::Local(var))?;
                     if let Some(otherwise) = otherwise {
@@ -125,6 +155,7 @@ impl Emitter {
                         self.list(otherwise, dot)?;
                     }
                     self.out.push_str("{% endif %}");
+                    self.leave(1);
                     self.close(temps);
                 }
             }
@@ -138,6 +169,11 @@ impl Emitter {
     /// unbalanced) are written as string values.
     fn text(&mut self, text: &str) {
         let mut rest = text;
+        // A `}` just after a tag would be read as part of its end (`}}}`).
+        if let Some(after) = rest.strip_prefix('}') {
+            self.out.push_str("{{ \"}\" }}");
+            rest = after;
+        }
         while let Some(i) = ["{{", "{%", "{#", "}}", "%}", "#}"]
             .iter()
             .filter_map(|d| rest.find(d))
@@ -149,7 +185,14 @@ impl Emitter {
             self.out.push_str(&format!("{{{{ \"{delim}\" }}}}"));
             rest = after;
         }
-        self.out.push_str(rest);
+        // A `{` just before the next tag would make an upon delimiter with it (`{{{`, `{{%`).
+        match rest.strip_suffix('{') {
+            Some(before) => {
+                self.out.push_str(before);
+                self.out.push_str("{{ \"{\" }}");
+            }
+            None => self.out.push_str(rest),
+        }
     }
 
     fn branches(
@@ -166,6 +209,7 @@ impl Emitter {
         };
         let mut temps = 0;
         let value = self.pipeline(cond, dot, &mut temps)?;
+        self.enter(1, cond.at)?;
         self.tag(&format!("{{% if {value} %}}"), cond.at);
         self.list(body, dot)?;
         if !later.is_empty() || otherwise.is_some() {
@@ -174,6 +218,7 @@ impl Emitter {
             self.branches(later, otherwise, dot)?;
         }
         self.out.push_str("{% endif %}");
+        self.leave(1);
         self.close(temps);
         Ok(())
     }
@@ -193,10 +238,11 @@ impl Emitter {
             pipe.at,
             &mut temps,
             "gr",
-        );
+        )?;
         let item = self.fresh("gi");
         let key = self.fresh("gk");
         let current = self.fresh("gd");
+        self.enter(4, pipe.at)?;
         self.tag(
             &format!(
                 "{{% if {items} %}}{{% for {item} in {items} %}}{{% with {item}.0 as {key} %}}{{% with {item}.1 as {current} %}}"
@@ -220,16 +266,24 @@ impl Emitter {
             self.list(otherwise, dot)?;
         }
         self.out.push_str("{% endif %}");
+        self.leave(4);
         self.close(temps);
         Ok(())
     }
 
     /// Binds `expr` to a fresh variable; its `endwith` is counted in `open`.
-    fn bind(&mut self, expr: String, at: usize, open: &mut usize, prefix: &str) -> String {
+    fn bind(
+        &mut self,
+        expr: String,
+        at: usize,
+        open: &mut usize,
+        prefix: &str,
+    ) -> Result<String, GoError> {
         let var = self.fresh(prefix);
+        self.enter(1, at)?;
         self.tag(&format!("{{% with {expr} as {var} %}}"), at);
         *open += 1;
-        var
+        Ok(var)
     }
 
     /// The pipeline's value, as an upon value (a variable path or a literal).
@@ -303,7 +357,7 @@ impl Emitter {
         let list = |values: &[String]| values.iter().map(|v| format!(", {v}")).collect::<String>();
         if let Some(function) = upon_names::CALL.get(rest.len()) {
             let expr = format!("{first} | {function}: \"{name}\"{}", list(rest));
-            return Ok(self.bind(expr, at, open, "gt"));
+            return self.bind(expr, at, open, "gt");
         }
         // More arguments than an upon function takes: collect them into a list first.
         let (head, tail) = rest.split_at(4);
@@ -313,17 +367,17 @@ impl Emitter {
             at,
             open,
             "ga",
-        );
+        )?;
         for chunk in tail.chunks(4) {
             let more = upon_names::MORE
                 .get(chunk.len().saturating_sub(1))
                 .copied()
                 .unwrap_or(upon_names::MORE[0]);
             let args = chunk.join(", ");
-            collected = self.bind(format!("{collected} | {more}: {args}"), at, open, "ga");
+            collected = self.bind(format!("{collected} | {more}: {args}"), at, open, "ga")?;
         }
         let apply = format!("{collected} | {}: \"{name}\"", upon_names::APPLY);
-        Ok(self.bind(apply, at, open, "gt"))
+        self.bind(apply, at, open, "gt")
     }
 
     fn operand(

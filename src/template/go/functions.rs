@@ -395,7 +395,8 @@ fn println(args: &[Value]) -> Result<Value, String> {
 /// A value as Go's `%v` prints it.
 fn go_value(value: &Value) -> String {
     match value {
-        Value::None => "<nil>".into(),
+        // A missing field or key prints as nothing (README: a missing value renders as nothing).
+        Value::None => String::new(),
         Value::Bool(b) => b.to_string(),
         Value::Integer(n) => n.to_string(),
         Value::Float(f) => go_float(*f),
@@ -414,11 +415,12 @@ fn go_value(value: &Value) -> String {
     }
 }
 
-/// A float as Go's `%v` (`%g`) prints it: `1.5`, `3`, `1e+21`.
+/// A float as Go's `%v` (shortest `%g`) prints it: `1.5`, `3`, `100000`, `1e+06`, `1e-05`:
+/// exponent form when the decimal exponent is below -4 or 6 and above.
 fn go_float(f: f64) -> String {
-    if f.is_finite() && f == f.trunc() && f.abs() < 1e21 {
+    if f.is_finite() && f == f.trunc() && f.abs() < 1e6 {
         format!("{f:.0}")
-    } else if f.abs() >= 1e21 || (f != 0.0 && f.abs() < 1e-4) {
+    } else if f.abs() >= 1e6 || (f != 0.0 && f.abs() < 1e-4) {
         let s = format!("{f:e}");
         match s.split_once('e') {
             Some((m, e)) if !e.starts_with('-') => format!("{m}e+{e:0>2}"),
@@ -494,7 +496,7 @@ fn printf(args: &[Value]) -> Result<Value, String> {
                 p.push(d);
                 chars.next();
             }
-            precision = Some(p.parse().unwrap_or(0));
+            precision = Some(p.parse().unwrap_or(0).min(4096));
         }
         let Some(verb) = chars.next() else {
             out.push_str("%!(NOVERB)");
@@ -521,6 +523,7 @@ fn printf(args: &[Value]) -> Result<Value, String> {
             }
             ('d', Value::Integer(n)) => n.to_string(),
             ('d', Value::None) => "0".into(),
+            ('x', Value::Integer(n)) if *n < 0 => format!("-{:x}", n.unsigned_abs()),
             ('x', Value::Integer(n)) => format!("{n:x}"),
             ('x', Value::String(s)) => s.bytes().map(|b| format!("{b:02x}")).collect(),
             ('f', Value::Float(x)) => format!("{x:.*}", precision.unwrap_or(6)),

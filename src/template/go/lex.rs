@@ -113,8 +113,17 @@ pub fn segments(source: &str, delims: Delims) -> Result<Vec<Segment>, GoError> {
         trim_next = trim_after;
         pos = end;
     }
-    out.retain(|s| !matches!(s, Segment::Text(t) if t.is_empty()));
-    Ok(out)
+    // Texts a comment separated are one text: as two, the end of one and the start of the next
+    // could not be told apart from a delimiter written across them.
+    let mut merged: Vec<Segment> = Vec::with_capacity(out.len());
+    for segment in out {
+        match (merged.last_mut(), segment) {
+            (Some(Segment::Text(previous)), Segment::Text(next)) => previous.push_str(&next),
+            (_, segment) => merged.push(segment),
+        }
+    }
+    merged.retain(|s| !matches!(s, Segment::Text(t) if t.is_empty()));
+    Ok(merged)
 }
 
 fn is_space(c: u8) -> bool {
@@ -461,10 +470,7 @@ mod tests {
 
     #[test]
     fn comments_produce_nothing() {
-        assert_eq!(
-            kinds("a[[/* c ]] */]]b"),
-            vec![Segment::Text("a".into()), Segment::Text("b".into())]
-        );
+        assert_eq!(kinds("a[[/* c ]] */]]b"), vec![Segment::Text("ab".into())]);
     }
 
     #[test]

@@ -112,7 +112,7 @@ fn actions(source: &str, delims: Delims) -> impl Iterator<Item = &str> {
 fn looks_like_go(action: &str) -> bool {
     let trimmed = action.trim_start_matches('-').trim_start();
     let first = trimmed
-        .split(|c: char| !c.is_ascii_alphanumeric())
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .next()
         .unwrap_or_default();
     if matches!(

@@ -96,6 +96,7 @@ enum Stop {
 pub fn parse(segments: Vec<Segment>) -> Result<Vec<Node>, GoError> {
     let mut parser = Parser {
         segments: segments.into_iter(),
+        depth: 0,
     };
     let (nodes, end, at) = parser.list()?;
     match end {
@@ -107,11 +108,25 @@ pub fn parse(segments: Vec<Segment>) -> Result<Vec<Node>, GoError> {
 
 struct Parser {
     segments: std::vec::IntoIter<Segment>,
+    /// How many blocks (`if`, `range`, `with`) enclose the current list.
+    depth: usize,
 }
+
+/// How deep blocks and parentheses may nest: Istio's templates nest three or four levels, and
+/// the parser (and upon's, after translation) recurses per level, so a text nested without
+/// bound would overflow the stack (the policy's wasm stack is 1 MiB).
+pub const MAX_DEPTH: usize = 64;
 
 impl Parser {
     /// Nodes up to `end`, `else` or the end of the template; the offset is the terminator's.
     fn list(&mut self) -> Result<(Vec<Node>, Stop, usize), GoError> {
+        self.depth += 1;
+        let listed = self.list_inner();
+        self.depth -= 1;
+        listed
+    }
+
+    fn list_inner(&mut self) -> Result<(Vec<Node>, Stop, usize), GoError> {
         let mut nodes = Vec::new();
         while let Some(segment) = self.segments.next() {
             let (tokens, at) = match segment {
@@ -130,6 +145,12 @@ impl Parser {
                 _ => "",
             };
             let rest = tokens.get(1..).unwrap_or_default();
+            if matches!(keyword, "if" | "range" | "with") && self.depth >= MAX_DEPTH {
+                return Err(GoError::new(
+                    at,
+                    format!("blocks nest more than {MAX_DEPTH} deep"),
+                ));
+            }
             match keyword {
                 "end" => {
                     if !rest.is_empty() {
@@ -305,7 +326,7 @@ fn pipeline(tokens: &[Token], at: usize, allow_decl: bool) -> Result<Pipeline, G
             "assigning to a variable with `=` is not supported",
         ));
     }
-    let (pipe, used) = commands(rest, at)?;
+    let (pipe, used) = commands(rest, at, 0)?;
     if let Some(extra) = rest.get(used) {
         return Err(GoError::new(extra.at, "unexpected `)`"));
     }
@@ -318,7 +339,13 @@ fn pipeline(tokens: &[Token], at: usize, allow_decl: bool) -> Result<Pipeline, G
 
 /// Commands separated by `|`, up to the end of `tokens` or an unmatched `)`; returns how many
 /// tokens they used.
-fn commands(tokens: &[Token], at: usize) -> Result<(Vec<Command>, usize), GoError> {
+fn commands(tokens: &[Token], at: usize, depth: usize) -> Result<(Vec<Command>, usize), GoError> {
+    if depth >= MAX_DEPTH {
+        return Err(GoError::new(
+            at,
+            format!("parentheses nest more than {MAX_DEPTH} deep"),
+        ));
+    }
     let mut pipe = Vec::new();
     let mut i = 0;
     loop {
@@ -350,7 +377,7 @@ fn commands(tokens: &[Token], at: usize) -> Result<(Vec<Command>, usize), GoErro
                 },
                 Tok::LParen => {
                     let inner = tokens.get(i + 1..).unwrap_or_default();
-                    let (nested, used) = commands(inner, token.at)?;
+                    let (nested, used) = commands(inner, token.at, depth + 1)?;
                     match inner.get(used) {
                         Some(Token {
                             kind: Tok::RParen, ..

@@ -491,3 +491,65 @@ proptest! {
         prop_assert_eq!(tree["initContainers"][0]["args"].as_array().unwrap().len(), 14);
     }
 }
+
+#[test]
+fn nesting_without_bound_is_refused_not_a_stack_overflow() {
+    let parens = format!(
+        "x: [[ {}.ObjectMeta.Name{} ]]",
+        "(".repeat(5000),
+        ")".repeat(5000)
+    );
+    let blocks = format!(
+        "{}x{}",
+        "[[ if .Spec ]]".repeat(5000),
+        "[[ end ]]".repeat(5000)
+    );
+    let variables = "[[ $a := 1 ]]".repeat(10_000);
+    let else_ifs = format!(
+        "[[ if .Spec ]]{}[[ end ]]",
+        "[[ else if .Spec ]]".repeat(10_000)
+    );
+    for (what, template) in [
+        ("parentheses", parens),
+        ("blocks", blocks),
+        ("variables", variables),
+        ("else if", else_ifs),
+    ] {
+        let e = SidecarTemplate::compile_as(&template, Some(TemplateSyntax::Go)).unwrap_err();
+        assert!(
+            matches!(&e, TemplateError::Syntax { reason, .. } if reason.contains("nest")),
+            "{what}: {e}"
+        );
+    }
+}
+
+#[test]
+fn a_brace_before_an_action_stays_text() {
+    let tree = render_go(
+        "containers:\n- name: x\n  image: \"{[[ .ObjectMeta.Name ]]}{[[/* c */]]%b\"\n",
+        &sleep(),
+    )
+    .unwrap();
+    assert_eq!(tree["containers"][0]["image"], "{sleep}{%b");
+}
+
+#[test]
+fn upon_names_with_underscores_are_not_go_words() {
+    assert_eq!(detect("a: {{ end_time }}\nb: {{ range_item.name }}"), None);
+    assert_eq!(detect("{% with x as if_x %}{{ if_x }}{% endwith %}"), None);
+}
+
+#[test]
+fn missing_values_print_as_nothing_and_printf_is_bounded() {
+    let p = sleep();
+    assert_eq!(
+        render_go(r#"[[ printf "istio.%s" .Spec.ServiceAccountName ]]"#, &p).unwrap(),
+        json!("istio.")
+    );
+    assert_eq!(
+        render_go("[[ print .Spec.Missing ]]x", &p).unwrap(),
+        json!("x")
+    );
+    let long = render_go(r#"[[ printf "%.2000000000f" 1.5 ]]"#, &p).unwrap();
+    assert!(long.as_str().unwrap().len() < 5000);
+}
