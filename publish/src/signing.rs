@@ -119,13 +119,7 @@ pub async fn sign(
 
     let auth = auth_for(&image)?;
     let mut client = client(insecure, reference)?;
-    let failed = |operation| {
-        move |source| SigningError::Sigstore {
-            operation,
-            reference: reference.to_string(),
-            source,
-        }
-    };
+    let failed = |operation| sigstore_error(operation, reference);
     let (signature_image, digest) = client
         .triangulate(&image, &auth)
         .await
@@ -161,13 +155,7 @@ pub async fn verify(
     let key = PublicKeyVerifier::try_from(public_key_pem).map_err(SigningError::PublicKey)?;
     let auth = auth_for(&image)?;
     let mut client = client(insecure, reference)?;
-    let failed = |operation| {
-        move |source| SigningError::Sigstore {
-            operation,
-            reference: reference.to_string(),
-            source,
-        }
-    };
+    let failed = |operation| sigstore_error(operation, reference);
     let (_, digest) = client
         .triangulate(&image, &auth)
         .await
@@ -241,4 +229,16 @@ fn client(insecure: &[String], reference: &str) -> Result<sigstore::cosign::Clie
             reference: reference.to_string(),
             source,
         })
+}
+
+/// The error of sigstore `operation` on `reference`, for `map_err`.
+fn sigstore_error<'r>(
+    operation: &'static str,
+    reference: &'r str,
+) -> impl FnOnce(sigstore::errors::SigstoreError) -> SigningError + 'r {
+    move |source| SigningError::Sigstore {
+        operation,
+        reference: reference.to_string(),
+        source,
+    }
 }
