@@ -153,7 +153,7 @@ pub fn generate(
         "kubewarden/contextAwareResources".into(),
         yaml(&metadata.context_aware_resources)?,
     );
-    annotations.insert("kubewarden/rules".into(), yaml(&metadata.rules)?);
+    annotations.insert("kubewarden/rules".into(), sorted_yaml(&metadata.rules)?);
     if let Some(resources) = metadata.annotations.get("io.artifacthub.resources") {
         annotations.insert("kubewarden/resources".into(), resources.clone());
     }
@@ -220,6 +220,29 @@ kubectl label namespace default istio-injection=enabled\n\
 /// A value as a YAML document.
 fn yaml<T: Serialize>(value: &T) -> Result<String, ArtifactHubError> {
     serde_yaml::to_string(value).map_err(ArtifactHubError::Yaml)
+}
+
+/// JSON values from metadata.yml as a YAML document, their maps' keys sorted: the order must not
+/// depend on whether the build unified serde_json's `preserve_order` (kube-inject turns it on in
+/// workspace builds), or the file would be stale in one build and not in the other.
+fn sorted_yaml(values: &[serde_json::Value]) -> Result<String, ArtifactHubError> {
+    let values: Vec<serde_json::Value> = values.iter().cloned().map(sorted).collect();
+    yaml(&values)
+}
+
+/// `value` with every map's keys in sorted order.
+fn sorted(value: serde_json::Value) -> serde_json::Value {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut entries: Vec<_> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            serde_json::Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sorted).collect())
+        }
+        other => other,
+    }
 }
 
 #[cfg(test)]
