@@ -16,7 +16,6 @@ use crate::settings::{
     ConfigMapRef, ConfigMaps, OnConfigMapError, PolicySettings, RequirementsMode, SettingsError,
     embedded_injector,
 };
-use crate::template::TemplateSyntax;
 
 /// What the policy answers.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +74,11 @@ pub trait Cluster {
     fn services(&self, namespace: &str) -> Result<Vec<Value>, ClusterError>;
     /// One ConfigMap (for config read from Istio's ConfigMaps).
     fn config_map(&self, config_map: &ConfigMapRef) -> Result<Value, ClusterError>;
+    /// One Namespace (for its revision labels, when the policy serves a revision). Hosts that
+    /// cannot read namespaces keep this default, and the pod's own labels decide.
+    fn namespace(&self, _name: &str) -> Result<Value, ClusterError> {
+        Err("this host gives no access to namespaces".into())
+    }
 }
 
 /// A cluster that answers nothing: for hosts without context-aware capabilities.
@@ -130,6 +134,14 @@ impl Cluster for ObjectCluster {
             .cloned()
             // The API server's own words for a missing object.
             .ok_or_else(|| ClusterError(format!("configmaps \"{}\" not found", config_map.name)))
+    }
+
+    fn namespace(&self, name: &str) -> Result<Value, ClusterError> {
+        self.objects
+            .iter()
+            .find(|o| object::kind(o) == Some("Namespace") && object::name(o) == Some(name))
+            .cloned()
+            .ok_or_else(|| ClusterError(format!("namespaces \"{name}\" not found")))
     }
 }
 
@@ -211,24 +223,33 @@ fn review_pod(
 ) -> Verdict {
     let name = object::display_name_or_unnamed(&pod);
     let mode = settings.requirements;
+    let (namespace_labels, namespace_warning) =
+        namespace_labels(&settings.config.injector, cluster, &pod, namespace);
     // With the configuration in the settings, a pod the rules skip needs no template: for a
     // template other than the built-in one (which the pre-initialised module has compiled),
     // that spares a compilation per skipped admission. `validate_settings` has already shown
     // the template compiles. Configuration from ConfigMaps is read first, so its errors are
     // reported whatever the pod.
     if settings.config_maps.is_none() {
-        let decision = injector::decide(&pod, namespace, &settings.config.injector);
+        let decision = injector::decide_in(
+            &pod,
+            namespace,
+            namespace_labels.as_ref(),
+            &settings.config.injector,
+        );
         if !decision.inject {
-            return Verdict::Accept {
-                warnings: decision.warnings,
-            };
+            let mut warnings = decision.warnings;
+            warnings.extend(namespace_warning);
+            return Verdict::Accept { warnings };
         }
     }
     let (injector, mut warnings) = match injector_for(settings, cluster) {
         Ok(built) => built,
         Err(message) => return Verdict::Reject { message, code: 500 },
     };
-    let (decision, changed) = match injector.inject(&mut pod, namespace) {
+    warnings.extend(namespace_warning);
+    let labels = namespace_labels.as_ref();
+    let (decision, changed) = match injector.inject_in(&mut pod, namespace, labels) {
         Ok(Outcome::Skipped(decision)) => {
             warnings.extend(decision.warnings);
             return Verdict::Accept { warnings };
@@ -268,6 +289,38 @@ fn review_pod(
     )
 }
 
+/// The labels of the pod's namespace, read only when the policy serves a revision (they decide
+/// whether the pod is its revision's); a failed read is a warning, and the pod's labels decide.
+fn namespace_labels(
+    config: &InjectorConfig,
+    cluster: &dyn Cluster,
+    pod: &Value,
+    namespace: Option<&str>,
+) -> (Option<serde_json::Map<String, Value>>, Option<String>) {
+    if config.revision.is_none() {
+        return (None, None);
+    }
+    let name = object::pod_namespace(pod, namespace).unwrap_or(object::DEFAULT_NAMESPACE);
+    match cluster.namespace(name) {
+        Ok(namespace) => {
+            let labels = namespace
+                .get("metadata")
+                .and_then(|m| m.get("labels"))
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            (Some(labels), None)
+        }
+        Err(e) => (
+            None,
+            Some(format!(
+                "could not read namespace {name} ({e}); its labels were not consulted, the pod's {} label alone chose the revision",
+                crate::revision::REVISION_LABEL
+            )),
+        ),
+    }
+}
+
 /// Turns findings into the verdict the requirements mode asks for.
 fn judge(
     mode: RequirementsMode,
@@ -302,7 +355,7 @@ fn injector_for(
             Vec::new(),
         ));
     };
-    match config_from_cluster(&maps, settings.config.injector.template_syntax, cluster) {
+    match config_from_cluster(&maps, &settings.config.injector, cluster) {
         Ok(injector) => Ok((injector, Vec::new())),
         Err(problem) if maps.on_error == OnConfigMapError::Embedded => {
             let injector = embedded_injector(settings.config).map_err(|e| e.to_string())?;
@@ -319,18 +372,22 @@ fn injector_for(
     }
 }
 
-/// The config in Istio's ConfigMaps; `syntax` (the settings' `templateSyntax`) reads the
-/// ConfigMap's template when the ConfigMap itself does not say.
+/// The config in Istio's ConfigMaps; the settings' `templateSyntax` reads the ConfigMap's
+/// template when the ConfigMap itself does not say, and the settings' `revision` is the one
+/// served whatever the ConfigMap holds (it is the policy's, as a revision is istiod's).
 fn config_from_cluster(
     maps: &ConfigMaps,
-    syntax: Option<TemplateSyntax>,
+    embedded: &InjectorConfig,
     cluster: &dyn Cluster,
 ) -> Result<Injector, String> {
     let injector_doc = config_map_key(cluster, &maps.injector, "config")?;
     let mesh_doc = config_map_key(cluster, &maps.mesh, "mesh")?;
     let mut injector = InjectorConfig::from_yaml(&injector_doc)
         .map_err(|e| format!("ConfigMap {} key `config`: {e}", maps.injector))?;
-    injector.template_syntax = injector.template_syntax.or(syntax);
+    injector.template_syntax = injector.template_syntax.or(embedded.template_syntax);
+    if embedded.revision.is_some() {
+        injector.revision = embedded.revision.clone();
+    }
     let mesh = MeshConfig::from_yaml(&mesh_doc)
         .map_err(|e| format!("ConfigMap {} key `mesh`: {e}", maps.mesh))?;
     Injector::new(Config { injector, mesh })

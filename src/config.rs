@@ -8,6 +8,7 @@
 //! the wrong type is an error that names it.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -86,6 +87,22 @@ pub struct InjectorConfig {
     /// otherwise. Not one of Istio's keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template_syntax: Option<TemplateSyntax>,
+    /// Named templates (Istio ≥ 1.8), each rendered like `template`; `template` is the one named
+    /// `sidecar` unless this map has its own (see [`crate::templates`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub templates: BTreeMap<String, String>,
+    /// The templates a pod gets when it does not choose with `inject.istio.io/templates`;
+    /// `[sidecar]` when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_templates: Option<Vec<String>>,
+    /// Names that stand for a list of templates wherever templates are chosen.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
+    /// The control-plane revision this injector serves (`istio.io/rev`); `None` serves every pod
+    /// as before revisions existed. Not one of Istio's keys: istiod takes it from its
+    /// deployment (see [`crate::revision`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
     /// Pods matching any of these are not injected unless they ask for it.
     #[serde(default)]
     pub never_inject_selector: Vec<LabelSelector>,
@@ -107,6 +124,10 @@ impl Default for InjectorConfig {
             policy: InjectionPolicy::default(),
             template: builtin_template(),
             template_syntax: None,
+            templates: BTreeMap::new(),
+            default_templates: None,
+            aliases: BTreeMap::new(),
+            revision: None,
             never_inject_selector: Vec::new(),
             always_inject_selector: Vec::new(),
             other: Map::new(),
@@ -123,6 +144,13 @@ impl InjectorConfig {
     }
 
     fn validate(&self, document: &'static str) -> Result<(), ConfigError> {
+        if let Some(revision) = &self.revision {
+            crate::revision::validate(revision).map_err(|message| ConfigError::Field {
+                document,
+                field: "revision".into(),
+                message,
+            })?;
+        }
         for (list, selectors) in [
             ("neverInjectSelector", &self.never_inject_selector),
             ("alwaysInjectSelector", &self.always_inject_selector),
@@ -291,10 +319,11 @@ pub struct Config {
 impl Config {
     /// Builds the config from Kubewarden policy settings.
     ///
-    /// Settings carry what Istio keeps in its two ConfigMaps: `policy`, `template`,
-    /// `neverInjectSelector`, `alwaysInjectSelector` and `mesh` (an object, or the raw `mesh`
-    /// document as a string), plus `templateSyntax` (`go` or `upon`) for a template whose text
-    /// does not tell. `config` may hold the raw `config` document; keys given beside it win over
+    /// Settings carry what Istio keeps in its two ConfigMaps: `policy`, `template`, `templates`,
+    /// `defaultTemplates`, `aliases`, `neverInjectSelector`, `alwaysInjectSelector` and `mesh`
+    /// (an object, or the raw `mesh` document as a string), plus `templateSyntax` (`go` or
+    /// `upon`) for a template whose text does not tell and `revision` (the one this policy
+    /// serves). `config` may hold the raw `config` document; keys given beside it win over
     /// it. Every key is optional: `{}` is the built-in default.
     pub fn from_settings(settings: &Value) -> Result<Self, ConfigError> {
         const DOC: &str = "settings";
@@ -328,6 +357,18 @@ impl Config {
         }
         if let Some(v) = field("templateSyntax") {
             injector.template_syntax = from_field(DOC, "templateSyntax", v)?;
+        }
+        if let Some(v) = field("templates") {
+            injector.templates = from_field(DOC, "templates", v)?;
+        }
+        if let Some(v) = field("defaultTemplates") {
+            injector.default_templates = from_field(DOC, "defaultTemplates", v)?;
+        }
+        if let Some(v) = field("aliases") {
+            injector.aliases = from_field(DOC, "aliases", v)?;
+        }
+        if let Some(v) = field("revision") {
+            injector.revision = from_field(DOC, "revision", v)?;
         }
         if let Some(v) = field("neverInjectSelector") {
             injector.never_inject_selector = from_field(DOC, "neverInjectSelector", v)?;

@@ -1,7 +1,9 @@
 //! Whether a pod gets a sidecar, and why: a port of Istio's `injectRequired`
 //! (`pkg/kube/inject/inject.go`), returning the reason instead of logging it.
 //!
-//! Rules, in order: hostNetwork; ignored namespaces; the `sidecar.istio.io/inject` label, which
+//! Rules, in order: hostNetwork; ignored namespaces; with a configured revision, whether the
+//! namespace's and pod's labels place the pod in it ([`crate::revision`], the part Istio leaves
+//! to its webhooks' selectors); the `sidecar.istio.io/inject` label, which
 //! overrides the annotation of the same name (a present label wins even when empty); only the
 //! exact strings `"true"` and `"false"` are explicit, anything else falls back to the default with
 //! a warning; on fallback the never-inject selectors, then the always-inject selectors; then the
@@ -12,6 +14,7 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 use crate::config::{InjectionPolicy, InjectorConfig};
+use crate::revision::{self, Mismatch};
 use crate::selector;
 
 /// The label and annotation a pod uses to ask for or refuse a sidecar.
@@ -44,6 +47,13 @@ pub enum Reason {
     HostNetwork,
     /// The pod is in one of [`IGNORED_NAMESPACES`].
     IgnoredNamespace(String),
+    /// The injector serves revision `serving`, and the labels place the pod in another.
+    Revision {
+        /// The revision the injector serves.
+        serving: String,
+        /// What placed the pod elsewhere.
+        mismatch: Mismatch,
+    },
     /// The `sidecar.istio.io/inject` label said `true` or `false`.
     Label(bool),
     /// The `sidecar.istio.io/inject` annotation said `true` or `false`.
@@ -65,6 +75,7 @@ impl fmt::Display for Reason {
             Reason::IgnoredNamespace(ns) => {
                 write!(f, "namespace {ns} is never injected")
             }
+            Reason::Revision { serving, mismatch } => mismatch.describe(serving, f),
             Reason::Label(v) => write!(f, "label {INJECT_KEY} is \"{v}\""),
             Reason::Annotation(v) => write!(f, "annotation {INJECT_KEY} is \"{v}\""),
             Reason::NeverSelector(i) => write!(f, "the pod matches neverInjectSelector[{i}]"),
@@ -95,6 +106,17 @@ impl fmt::Display for Decision {
 /// `namespace` is the pod's namespace as the caller knows it (the admission request's, or the
 /// manifest's); it is only used for the ignored-namespace rule.
 pub fn evaluate(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -> Decision {
+    evaluate_in(pod, namespace, None, config)
+}
+
+/// [`evaluate`], knowing the labels of the pod's namespace (`None`: not known), which decide
+/// first whether the pod is the configured revision's (see [`crate::revision`]).
+pub fn evaluate_in(
+    pod: &Value,
+    namespace: Option<&str>,
+    namespace_labels: Option<&Map<String, Value>>,
+    config: &InjectorConfig,
+) -> Decision {
     let metadata = pod.get("metadata").and_then(Value::as_object);
     let mut warnings = Vec::new();
     let decided = |inject, reason, warnings| Decision {
@@ -113,6 +135,15 @@ pub fn evaluate(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -
     }
     if let Some(ns) = namespace.filter(|ns| IGNORED_NAMESPACES.contains(ns)) {
         return decided(false, Reason::IgnoredNamespace(ns.to_string()), warnings);
+    }
+    if let Some(serving) = &config.revision {
+        let pod_labels = metadata
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
+        if let Err(mismatch) = revision::check(serving, pod_labels, namespace_labels) {
+            let serving = serving.clone();
+            return decided(false, Reason::Revision { serving, mismatch }, warnings);
+        }
     }
 
     let label = string_map_entry(metadata, "labels", INJECT_KEY);

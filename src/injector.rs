@@ -4,7 +4,7 @@
 //! annotation checks (Istio's `RunTemplate` starts with them) → strip the previous injection →
 //! render the template for the stripped pod → merge → status.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::annotations::{self, InvalidAnnotations};
 use crate::config::{Config, InjectorConfig};
@@ -12,12 +12,16 @@ use crate::decision::{self, Decision};
 use crate::object;
 use crate::surgery::{self, InjectionStatus, SurgeryError};
 use crate::template::{MeshData, Shared, SidecarTemplate, TemplateData, TemplateError};
+use crate::templates::{NamedTemplates, Selection, SelectionError};
 
 /// A config with its template compiled, ready to inject pods.
 #[derive(Debug)]
 pub struct Injector {
     config: Config,
+    /// The template a plain pod gets (`sidecar`, unless `defaultTemplates` says otherwise).
     template: SidecarTemplate,
+    /// Every named template, compiled; what a pod's `inject.istio.io/templates` chooses from.
+    templates: NamedTemplates,
     mesh: Shared<MeshData>,
 }
 
@@ -43,6 +47,9 @@ pub enum InjectionError {
     /// Annotations of the pod hold values Istio refuses; every bad one is listed.
     #[error(transparent)]
     Annotations(#[from] InvalidAnnotations),
+    /// The pod chooses templates the config does not have.
+    #[error(transparent)]
+    Templates(#[from] SelectionError),
     /// The template could not be rendered for this pod.
     #[error(transparent)]
     Template(#[from] TemplateError),
@@ -59,16 +66,18 @@ const SAMPLE_POD: &str = r#"{
 }"#;
 
 impl Injector {
-    /// Compiles the config's template.
+    /// Compiles the config's templates, every named one included.
     pub fn new(config: Config) -> Result<Self, TemplateError> {
-        let template = SidecarTemplate::compile_as(
-            &config.injector.template,
-            config.injector.template_syntax,
-        )?;
+        let templates = NamedTemplates::compile(&config.injector)?;
+        let template = templates
+            .primary()
+            .cloned()
+            .ok_or_else(|| TemplateError::Config("defaultTemplates names no template".into()))?;
         let mesh = MeshData::shared(&config.mesh);
         Ok(Self {
             config,
             template,
+            templates,
             mesh,
         })
     }
@@ -78,9 +87,14 @@ impl Injector {
         &self.config
     }
 
-    /// The compiled template.
+    /// The compiled template a plain pod gets.
     pub fn template(&self) -> &SidecarTemplate {
         &self.template
+    }
+
+    /// Every compiled template, by name.
+    pub fn templates(&self) -> &NamedTemplates {
+        &self.templates
     }
 
     /// Renders the template once for a sample pod, so a template that cannot work is refused
@@ -101,20 +115,33 @@ impl Injector {
         pod: &mut Value,
         namespace: Option<&str>,
     ) -> Result<Outcome, InjectionError> {
+        self.inject_in(pod, namespace, None)
+    }
+
+    /// [`Self::inject`], knowing the labels of the pod's namespace (`None`: not known), which
+    /// decide first, when the injector serves a revision, whether the pod is that revision's.
+    pub fn inject_in(
+        &self,
+        pod: &mut Value,
+        namespace: Option<&str>,
+        namespace_labels: Option<&Map<String, Value>>,
+    ) -> Result<Outcome, InjectionError> {
         // Owned: the pod is changed below, and its namespace with it would be borrowed.
         let namespace = object::pod_namespace(pod, namespace).map(str::to_owned);
         let namespace = namespace.as_deref();
-        let decision = decision::evaluate(pod, namespace, &self.config.injector);
+        let decision =
+            decision::evaluate_in(pod, namespace, namespace_labels, &self.config.injector);
         if !decision.inject {
             return Ok(Outcome::Skipped(decision));
         }
         surgery::spec_mut(pod)?;
         annotations::validate(pod)?;
+        let selection = self.templates.select(pod)?;
 
         let mut decision = decision;
         let previous = match surgery::read_status(pod)? {
             Some(status) => {
-                let (trusted, kept) = self.trusted_part(&status, pod, namespace);
+                let (trusted, kept) = self.trusted_part(&selection, &status, pod, namespace);
                 if !kept.is_empty() {
                     decision.warnings.push(surgery::kept_warning(&kept));
                 }
@@ -128,15 +155,14 @@ impl Injector {
         if let Some(status) = &previous {
             surgery::strip(pod, status, false)?;
         }
-        let rendered = self
-            .template
-            .render_entries(&TemplateData::new(pod, namespace, &self.mesh))?;
+        let rendered = selection.render(&TemplateData::new(pod, namespace, &self.mesh))?;
         let proxy_first = self
             .config
             .mesh
             .default_config
             .hold_application_until_proxy_starts;
-        let status = surgery::merge(pod, rendered, self.template.version(), proxy_first)?;
+        let mut status = surgery::merge(pod, rendered, &selection.version(), proxy_first)?;
+        self.record(pod, &selection, &mut status)?;
         // A pod injected for the first time has changed; only a re-injection is compared.
         let changed = before
             .is_none_or(|before| before != (surgery::footprint(pod, &status), status_text(pod)));
@@ -147,11 +173,31 @@ impl Injector {
         })
     }
 
+    /// Adds to the status what only the injector knows: the templates chosen, unless `sidecar`
+    /// alone, and the revision it serves. Nothing to add leaves the status as `merge` wrote it.
+    fn record(
+        &self,
+        pod: &mut Value,
+        selection: &Selection<'_>,
+        status: &mut InjectionStatus,
+    ) -> Result<(), SurgeryError> {
+        let revision = self.config.injector.revision.clone();
+        if selection.is_sidecar_alone() && revision.is_none() {
+            return Ok(());
+        }
+        if !selection.is_sidecar_alone() {
+            status.templates = selection.names();
+        }
+        status.revision = revision;
+        surgery::write_status(pod, status)
+    }
+
     /// The part of a previous status that may be stripped: Istio's well-known names, and the
-    /// names this template produces for the pod (rendered as the pod is, only when the status
+    /// names the pod's templates produce for it (rendered as the pod is, only when the status
     /// names anything else; a template's names rarely depend on the pod).
     fn trusted_part(
         &self,
+        selection: &Selection<'_>,
         status: &InjectionStatus,
         pod: &Value,
         namespace: Option<&str>,
@@ -163,8 +209,8 @@ impl Injector {
         let produced = if only_well_known {
             None
         } else {
-            self.template
-                .render_entries(&TemplateData::new(pod, namespace, &self.mesh))
+            selection
+                .render(&TemplateData::new(pod, namespace, &self.mesh))
                 .ok()
         };
         surgery::distrust(status, |list, name| {
@@ -182,7 +228,22 @@ impl Injector {
 /// The decision [`Injector::inject`] takes first, without compiling a template: callers that
 /// build an injector per pod ask this before paying for the template.
 pub fn decide(pod: &Value, namespace: Option<&str>, config: &InjectorConfig) -> Decision {
-    decision::evaluate(pod, object::pod_namespace(pod, namespace), config)
+    decide_in(pod, namespace, None, config)
+}
+
+/// [`decide`], knowing the labels of the pod's namespace (see [`Injector::inject_in`]).
+pub fn decide_in(
+    pod: &Value,
+    namespace: Option<&str>,
+    namespace_labels: Option<&Map<String, Value>>,
+    config: &InjectorConfig,
+) -> Decision {
+    decision::evaluate_in(
+        pod,
+        object::pod_namespace(pod, namespace),
+        namespace_labels,
+        config,
+    )
 }
 
 fn status_text(pod: &Value) -> Option<String> {

@@ -171,6 +171,19 @@ impl Cluster for HostCluster {
         };
         get_resource::<Value>(&request).map_err(|e| ClusterError(e.to_string()))
     }
+
+    fn namespace(&self, name: &str) -> Result<Value, ClusterError> {
+        // Only the labels decide (revisions): keeps the answer small.
+        let request = GetResourceRequest {
+            api_version: "v1".into(),
+            kind: "Namespace".into(),
+            name: name.into(),
+            namespace: None,
+            disable_cache: false,
+            field_masks: Some(BTreeSet::from(["metadata.labels".to_string()])),
+        };
+        get_resource::<Value>(&request).map_err(|e| ClusterError(e.to_string()))
+    }
 }
 
 fn rejection(message: String, code: u16) -> ValidationResponse {

@@ -16,6 +16,8 @@
 //! | [`duration`] | protobuf/Go durations for `formatDuration` and config checks |
 //! | [`settings`] | the Kubewarden policy's settings: config source, requirements mode, protocols |
 //! | [`selector`] | label selectors for the never/always-inject lists |
+//! | [`templates`] | named templates: the config's `templates`/`defaultTemplates`/`aliases`, a pod's `inject.istio.io/templates`, merging their renderings |
+//! | [`revision`] | control-plane revisions (`istio.io/rev`): which pods the injector of one revision serves |
 
 pub mod admission;
 pub mod annotations;
@@ -26,10 +28,12 @@ pub mod injector;
 pub mod manifest;
 pub mod object;
 pub mod requirements;
+pub mod revision;
 pub mod selector;
 pub mod settings;
 pub mod surgery;
 pub mod template;
+pub mod templates;
 
 // WASI only: the browser build (`web/`, wasm32-unknown-unknown) links the core without the
 // waPC exports and the policy's allocator.

@@ -37,7 +37,9 @@ pub const WELL_KNOWN: PodLists<&[&str]> = PodLists {
 /// The content of `sidecar.istio.io/status`: what an injection added, by name.
 ///
 /// Written as Istio writes it: `{"version": …, "initContainers": […], "containers": […],
-/// "volumes": […], "imagePullSecrets": null}` (`null` when no pull secret was added).
+/// "volumes": […], "imagePullSecrets": null}` (`null` when no pull secret was added), then
+/// `templates` when named templates other than `sidecar` alone rendered it and `revision` when
+/// the injector serves one (both left out otherwise, so older statuses read the same).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "StatusJson")]
 pub struct InjectionStatus {
@@ -45,12 +47,17 @@ pub struct InjectionStatus {
     pub version: String,
     /// The names of the injected entries of each pod list.
     pub names: PodLists<Vec<String>>,
+    /// The named templates that rendered it, in merge order; empty for `sidecar` alone.
+    pub templates: Vec<String>,
+    /// The control-plane revision that injected it (`istio.io/rev`), when the injector serves one.
+    pub revision: Option<String>,
 }
 
 impl Serialize for InjectionStatus {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut out = s.serialize_struct("InjectionStatus", 5)?;
+        let extra = usize::from(!self.templates.is_empty()) + usize::from(self.revision.is_some());
+        let mut out = s.serialize_struct("InjectionStatus", 5 + extra)?;
         out.serialize_field("version", &self.version)?;
         for (list, names) in self.names.iter() {
             if list == PodList::ImagePullSecrets && names.is_empty() {
@@ -58,6 +65,12 @@ impl Serialize for InjectionStatus {
             } else {
                 out.serialize_field(list.field(), names)?;
             }
+        }
+        if !self.templates.is_empty() {
+            out.serialize_field("templates", &self.templates)?;
+        }
+        if let Some(revision) = &self.revision {
+            out.serialize_field("revision", revision)?;
         }
         out.end()
     }
@@ -78,6 +91,10 @@ struct StatusJson {
     volumes: Vec<String>,
     #[serde(default, deserialize_with = "null_as_empty")]
     image_pull_secrets: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_empty")]
+    templates: Vec<String>,
+    #[serde(default)]
+    revision: Option<String>,
 }
 
 impl From<StatusJson> for InjectionStatus {
@@ -90,6 +107,8 @@ impl From<StatusJson> for InjectionStatus {
                 volumes: json.volumes,
                 image_pull_secrets: json.image_pull_secrets,
             },
+            templates: json.templates,
+            revision: json.revision,
         }
     }
 }
@@ -174,6 +193,7 @@ pub fn distrust(
         InjectionStatus {
             version: status.version.clone(),
             names,
+            ..InjectionStatus::default()
         },
         kept,
     )
@@ -335,9 +355,18 @@ pub fn uninject(pod: &mut Value) -> Result<Uninjection, SurgeryError> {
     let status = InjectionStatus {
         version: String::new(),
         names: WELL_KNOWN.map(|_, names| names.iter().map(|s| s.to_string()).collect()),
+        ..InjectionStatus::default()
     };
     strip(pod, &status, true)?;
     Ok(Uninjection::WellKnownNames(status))
+}
+
+/// Writes `status` as the pod's status annotation, replacing what [`merge`] wrote: for what only
+/// the injector knows (the templates used, the revision).
+pub fn write_status(pod: &mut Value, status: &InjectionStatus) -> Result<(), SurgeryError> {
+    let text = serde_json::to_string(status).map_err(|e| SurgeryError::NotAPod(e.to_string()))?;
+    annotations_mut(pod)?.insert(STATUS_ANNOTATION.to_string(), Value::String(text));
+    Ok(())
 }
 
 /// Whether the pod carries a status annotation (readable or not).

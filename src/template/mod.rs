@@ -69,6 +69,17 @@ pub enum TemplateError {
     /// The template text contains our placeholder marker.
     #[error("the template must not contain the reserved text `{TOKEN_START}`")]
     Reserved,
+    /// One of the named templates (`templates.<name>`) failed; `reason` says how.
+    #[error("templates.{name}: {reason}")]
+    Named {
+        /// The template's name.
+        name: String,
+        /// What went wrong in it.
+        reason: Box<TemplateError>,
+    },
+    /// The config's named templates do not fit together (a default or alias naming no template).
+    #[error("{0}")]
+    Config(String),
 }
 
 /// The language a template is written in.
