@@ -158,6 +158,19 @@ pub struct ConfigArgs {
     /// ConfigMaps) or `upon` [default: recognised from the text]
     #[arg(long = "templateSyntax", value_name = "SYNTAX", value_parser = parse_template_syntax)]
     pub template_syntax: Option<TemplateSyntax>,
+    /// The control-plane revision to inject for (`istio.io/rev`): the cluster's ConfigMaps are
+    /// then istio-sidecar-injector-REV and istio-REV (unless --injectConfigMapName or
+    /// --meshConfigMapName name others), pods labelled for another revision are skipped, and the
+    /// status annotation records it. `default` is the revision installed without a name.
+    #[arg(short = 'r', long = "revision", value_name = "REV", value_parser = parse_revision)]
+    pub revision: Option<String>,
+    /// Inject the proxy as a native sidecar (an init container with `restartPolicy: Always`,
+    /// Kubernetes ≥ 1.29), as istiod's ENABLE_NATIVE_SIDECARS does; `--nativeSidecars=false`
+    /// turns it off. A pod's `sidecar.istio.io/nativeSidecar` annotation wins [default: the
+    /// injector config's `nativeSidecars`, else false]
+    #[arg(long = "nativeSidecars", value_name = "BOOL", num_args = 0..=1,
+          default_missing_value = "true", require_equals = true)]
+    pub native_sidecars: Option<bool>,
     /// The cluster to read the ConfigMaps from.
     #[command(flatten)]
     pub cluster: ClusterArgs,
@@ -169,6 +182,10 @@ fn parse_template_syntax(text: &str) -> Result<TemplateSyntax, String> {
         "upon" => Ok(TemplateSyntax::Upon),
         other => Err(format!("expected `go` or `upon`, got `{other}`")),
     }
+}
+
+fn parse_revision(text: &str) -> Result<String, String> {
+    sidecar_injector::revision::validate(text).map(|()| text.to_string())
 }
 
 /// The flags `--builtin` excludes: the file flags and the cluster flags.

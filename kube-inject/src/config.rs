@@ -147,7 +147,7 @@ pub struct ConfigDocument {
 /// in the cluster whenever a cluster is configured (kubeconfig, in-cluster service account) or a
 /// cluster flag is given; else the built-in default. Any failure to read the cluster is an error.
 pub fn load_config(args: &ConfigArgs) -> Result<(Config, Sources)> {
-    let opts = cluster_options(&args.cluster);
+    let opts = cluster_options(&args.cluster, args.revision.as_deref());
     let access = cluster::discover(&opts, &Environment::from_process());
     let mut sources = choose_sources(args, &access);
     // Local files first: a typo in a path is reported without waiting for a cluster.
@@ -160,7 +160,13 @@ pub fn load_config(args: &ConfigArgs) -> Result<(Config, Sources)> {
     }
     let inject = document(ConfigKind::Injector, &sources, inject_file)?;
     let mesh = document(ConfigKind::Mesh, &sources, mesh_file)?;
-    let config = config_from_documents(inject.as_ref(), mesh.as_ref(), args.template_syntax)?;
+    let mut config = config_from_documents(inject.as_ref(), mesh.as_ref(), args.template_syntax)?;
+    if let Some(native) = args.native_sidecars {
+        config.injector.native_sidecars = native;
+    }
+    if args.revision.is_some() {
+        config.injector.revision = args.revision.clone();
+    }
     Ok((config, sources))
 }
 
@@ -186,9 +192,15 @@ fn one_line(err: cluster::ClusterError) -> anyhow::Error {
     anyhow::anyhow!(text)
 }
 
-/// The cluster flags with istioctl's defaults filled in.
-fn cluster_options(args: &ClusterArgs) -> ClusterOptions {
-    let defaults = ClusterOptions::default();
+/// The cluster flags with istioctl's defaults filled in; a `revision` other than `default` names
+/// its own ConfigMaps, as Istio installs them (`istio-sidecar-injector-<rev>`, `istio-<rev>`).
+fn cluster_options(args: &ClusterArgs, revision: Option<&str>) -> ClusterOptions {
+    let mut defaults = ClusterOptions::default();
+    if let Some(revision) = revision.filter(|r| *r != sidecar_injector::revision::DEFAULT_REVISION)
+    {
+        defaults.inject_config_map_name = format!("{}-{revision}", defaults.inject_config_map_name);
+        defaults.mesh_config_map_name = format!("{}-{revision}", defaults.mesh_config_map_name);
+    }
     ClusterOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone(),
@@ -411,5 +423,22 @@ mod tests {
             "--meshConfigFile x.yaml: a ConfigMap without a `data.mesh` string; give the ConfigMap \
              that holds it (or just the `mesh` document)"
         );
+    }
+
+    #[test]
+    fn a_revision_names_its_own_config_maps_unless_they_are_named() {
+        let opts = cluster_options(&ClusterArgs::default(), Some("canary"));
+        assert_eq!(opts.inject_config_map_name, "istio-sidecar-injector-canary");
+        assert_eq!(opts.mesh_config_map_name, "istio-canary");
+        let opts = cluster_options(&ClusterArgs::default(), Some("default"));
+        assert_eq!(opts.inject_config_map_name, "istio-sidecar-injector");
+        assert_eq!(opts.mesh_config_map_name, "istio");
+        let named = ClusterArgs {
+            mesh_config_map_name: Some("mesh".into()),
+            ..ClusterArgs::default()
+        };
+        let opts = cluster_options(&named, Some("canary"));
+        assert_eq!(opts.inject_config_map_name, "istio-sidecar-injector-canary");
+        assert_eq!(opts.mesh_config_map_name, "mesh");
     }
 }

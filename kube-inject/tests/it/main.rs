@@ -4,7 +4,8 @@
 //! `cli` (flags, kinds, stdin/stdout/-o), `cluster` (the ConfigMaps read from a fake API server
 //! on 127.0.0.1, and every way that fails), `golden` (the corpus in `tests/testdata/inject`),
 //! `roundtrip` (idempotency, upgrade, uninject over every fixture), `diff`, `check`, `errors`,
-//! `uninject`, `istio_configmaps` (Istio 1.0 ConfigMaps with Go templates, as they are), and
+//! `uninject`, `istio_configmaps` (Istio 1.0 ConfigMaps with Go templates, as they are),
+//! `revision` (`--revision`: a revisioned install's ConfigMaps from the fake API server), and
 //! `regression` (Istio issues this design answers).
 
 mod check;
@@ -16,6 +17,7 @@ mod fake_apiserver;
 mod golden;
 mod istio_configmaps;
 mod regression;
+mod revision;
 mod roundtrip;
 mod uninject;
 mod util;
