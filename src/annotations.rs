@@ -9,8 +9,9 @@
 //! # Differences from Istio
 //! - `traffic.sidecar.istio.io/includeOutboundPorts` is checked as a port list, like
 //!   `excludeOutboundPorts`; Istio leaves it to `istio-iptables`, which fails in the pod.
-//! - `proxy.istio.io/config` (a ProxyConfig in YAML) is not checked; the templates this project
-//!   renders do not read it.
+//! - `proxy.istio.io/config` (a ProxyConfig in YAML or JSON) is checked by merging it over Istio's
+//!   default ProxyConfig ([`crate::proxy_overlay`]): a field of the wrong type or a bad duration
+//!   is refused with its path; Istio checks only that it parses.
 //! - The reasons say what is accepted where Istio quotes Go's `strconv` error
 //!   (`expected an integer from 0 to 65535`, not `strconv.ParseUint: parsing "x": invalid
 //!   syntax`), and a bad `status.sidecar.istio.io/port` is reported as `statusPort invalid`
@@ -68,6 +69,10 @@ pub const ANNOTATIONS: &[(&str, Validator)] = &[
     ("sidecar.istio.io/proxyMemory", quantity),
     ("sidecar.istio.io/proxyCPULimit", quantity),
     ("sidecar.istio.io/proxyMemoryLimit", quantity),
+    (
+        crate::proxy_overlay::PROXY_CONFIG_ANNOTATION,
+        crate::proxy_overlay::check,
+    ),
 ];
 
 /// One annotation whose value was refused.
@@ -95,6 +100,24 @@ impl fmt::Display for InvalidAnnotation {
 /// Every refused annotation of one pod (never empty).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct InvalidAnnotations(pub Vec<InvalidAnnotation>);
+
+impl InvalidAnnotations {
+    /// `pod`'s annotation `name` (its value read from the pod), refused for `reason`: for checks
+    /// made later than [`validate`], against the pod's config rather than the defaults.
+    pub fn one(name: &str, pod: &Value, reason: String) -> Self {
+        let value = pod
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(name))
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .unwrap_or_default();
+        Self(vec![InvalidAnnotation {
+            name: name.to_string(),
+            value,
+            reason,
+        }])
+    }
+}
 
 impl fmt::Display for InvalidAnnotations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

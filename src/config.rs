@@ -103,6 +103,21 @@ pub struct InjectorConfig {
     /// deployment (see [`crate::revision`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
+    /// Inject the proxy as a native sidecar (an init container with `restartPolicy: Always`,
+    /// Kubernetes ≥ 1.29) unless the pod says otherwise with `sidecar.istio.io/nativeSidecar`.
+    /// Istio takes this from istiod's `ENABLE_NATIVE_SIDECARS`; here it is a config key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub native_sidecars: bool,
+    /// Rewrite the application's probes to the agent's status port unless the pod says otherwise
+    /// with `sidecar.istio.io/rewriteAppHTTPProbers` (Istio's
+    /// `sidecarInjectorWebhook.rewriteAppHTTPProbe`, on by default since Istio 1.10); only a
+    /// proxy that serves a status port takes them over ([`crate::probes`]).
+    #[serde(
+        rename = "rewriteAppHTTPProbe",
+        default = "default_true",
+        skip_serializing_if = "is_true"
+    )]
+    pub rewrite_app_http_probe: bool,
     /// Pods matching any of these are not injected unless they ask for it.
     #[serde(default)]
     pub never_inject_selector: Vec<LabelSelector>,
@@ -112,6 +127,14 @@ pub struct InjectorConfig {
     /// Keys this version does not use, kept as given.
     #[serde(flatten)]
     pub other: Map<String, Value>,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 fn builtin_template() -> Cow<'static, str> {
@@ -128,6 +151,8 @@ impl Default for InjectorConfig {
             default_templates: None,
             aliases: BTreeMap::new(),
             revision: None,
+            native_sidecars: false,
+            rewrite_app_http_probe: true,
             never_inject_selector: Vec::new(),
             always_inject_selector: Vec::new(),
             other: Map::new(),
@@ -197,7 +222,8 @@ pub struct ProxyConfig {
     pub control_plane_auth_policy: String,
     /// `REDIRECT` or `TPROXY`.
     pub interception_mode: String,
-    /// Put the proxy first in `containers` so the app starts after it.
+    /// Start the application only once the proxy is ready: the proxy goes first in
+    /// `containers` with a `postStart` hook that waits for it (native sidecars need neither).
     pub hold_application_until_proxy_starts: bool,
     /// Keys this version does not use, kept as given.
     #[serde(flatten)]
@@ -223,6 +249,22 @@ impl Default for ProxyConfig {
             hold_application_until_proxy_starts: false,
             other: Map::new(),
         }
+    }
+}
+
+impl ProxyConfig {
+    /// Checks the duration fields, so a typo fails where the config is given (the mesh config,
+    /// a pod's `proxy.istio.io/config`), not in the proxy; the error names the field.
+    pub fn check_durations(&self) -> Result<(), (&'static str, String)> {
+        for (field, text) in [
+            ("drainDuration", &self.drain_duration),
+            ("parentShutdownDuration", &self.parent_shutdown_duration),
+            ("discoveryRefreshDelay", &self.discovery_refresh_delay),
+            ("connectTimeout", &self.connect_timeout),
+        ] {
+            GoDuration::parse(text).map_err(|e| (field, e.to_string()))?;
+        }
+        Ok(())
     }
 }
 
@@ -281,20 +323,9 @@ impl MeshConfig {
 
     /// Durations are checked here so a typo fails when the config is loaded, not at admission.
     fn validate(&self, document: &'static str) -> Result<(), ConfigError> {
-        let p = &self.default_config;
         let durations = [
             ("connectTimeout", &self.connect_timeout),
             ("rdsRefreshDelay", &self.rds_refresh_delay),
-            ("defaultConfig.drainDuration", &p.drain_duration),
-            (
-                "defaultConfig.parentShutdownDuration",
-                &p.parent_shutdown_duration,
-            ),
-            (
-                "defaultConfig.discoveryRefreshDelay",
-                &p.discovery_refresh_delay,
-            ),
-            ("defaultConfig.connectTimeout", &p.connect_timeout),
         ];
         for (field, text) in durations {
             GoDuration::parse(text).map_err(|e| ConfigError::Field {
@@ -303,7 +334,13 @@ impl MeshConfig {
                 message: e.to_string(),
             })?;
         }
-        Ok(())
+        self.default_config
+            .check_durations()
+            .map_err(|(field, message)| ConfigError::Field {
+                document,
+                field: format!("defaultConfig.{field}"),
+                message,
+            })
     }
 }
 
@@ -357,6 +394,12 @@ impl Config {
         }
         if let Some(v) = field("templateSyntax") {
             injector.template_syntax = from_field(DOC, "templateSyntax", v)?;
+        }
+        if let Some(v) = field("nativeSidecars") {
+            injector.native_sidecars = from_field(DOC, "nativeSidecars", v)?;
+        }
+        if let Some(v) = field("rewriteAppHTTPProbe") {
+            injector.rewrite_app_http_probe = from_field(DOC, "rewriteAppHTTPProbe", v)?;
         }
         if let Some(v) = field("templates") {
             injector.templates = from_field(DOC, "templates", v)?;

@@ -6,10 +6,15 @@
 
 use serde_json::{Map, Value};
 
+use crate::agent_shape;
 use crate::annotations::{self, InvalidAnnotations};
-use crate::config::{Config, InjectorConfig};
+use crate::config::{BUILTIN_TEMPLATE, Config, InjectorConfig};
 use crate::decision::{self, Decision};
-use crate::object;
+use crate::object::{self, PodList};
+use crate::overrides;
+use crate::placement::Placement;
+use crate::probes;
+use crate::proxy_overlay::{self, PROXY_CONFIG_ANNOTATION};
 use crate::surgery::{self, InjectionStatus, SurgeryError};
 use crate::template::{MeshData, Shared, SidecarTemplate, TemplateData, TemplateError};
 use crate::templates::{NamedTemplates, Selection, SelectionError};
@@ -149,27 +154,67 @@ impl Injector {
             }
             None => None,
         };
-        let before = previous
-            .as_ref()
-            .map(|s| (surgery::footprint(pod, s), status_text(pod)));
+        let before = previous.as_ref().map(|s| fingerprint(pod, s));
         if let Some(status) = &previous {
             surgery::strip(pod, status, false)?;
+        } else {
+            // Not injected before: overrides remembered by hand are honoured, as Istio does.
+            let well_known = |name: &str| {
+                surgery::is_well_known(PodList::Containers, name)
+                    || surgery::is_well_known(PodList::InitContainers, name)
+            };
+            overrides::reinsert(pod, well_known).map_err(SurgeryError::from)?;
         }
-        let rendered = selection.render(&TemplateData::new(pod, namespace, &self.mesh))?;
-        let proxy_first = self
-            .config
-            .mesh
-            .default_config
-            .hold_application_until_proxy_starts;
-        let mut status = surgery::merge(pod, rendered, &selection.version(), proxy_first)?;
+        // The pod's `proxy.istio.io/config` over the mesh default: converted for the template
+        // per pod only when the pod has one.
+        let pod_mesh = proxy_overlay::mesh_for_pod(pod, &self.config.mesh)
+            .map_err(|reason| InvalidAnnotations::one(PROXY_CONFIG_ANNOTATION, pod, reason))?;
+        let pod_mesh_data = pod_mesh.as_ref().map(MeshData::new);
+        let mesh_data: &MeshData = pod_mesh_data.as_ref().unwrap_or(&self.mesh);
+        let proxy = pod_mesh
+            .as_ref()
+            .map_or(&self.config.mesh.default_config, |m| &m.default_config);
+        let (placement, warning) = Placement::for_pod(
+            pod,
+            self.config.injector.native_sidecars,
+            proxy.hold_application_until_proxy_starts,
+        );
+        decision.warnings.extend(warning);
+        let data =
+            TemplateData::new(pod, namespace, mesh_data).with_native_sidecars(placement.native);
+        let mut rendered = selection.render(&data)?;
+        let mut version = selection.version();
+        if agent_shape::wanted(placement, proxy) && self.uses_builtin(&selection) {
+            let modern = agent_shape::template()?;
+            agent_shape::lay_over(&mut rendered, modern.render_entries(&data)?);
+            version = agent_shape::version(&version, modern.version());
+        }
+        placement.apply(&mut rendered);
+        let declared = overrides::apply(pod, &mut rendered);
+        let mut status = surgery::merge(pod, rendered, &version, placement)?;
         self.record(pod, &selection, &mut status)?;
+        overrides::record(pod, &declared);
+        let rewrite = probes::rewrite(pod, self.config.injector.rewrite_app_http_probe);
+        decision.warnings.extend(rewrite);
         // A pod injected for the first time has changed; only a re-injection is compared.
-        let changed = before
-            .is_none_or(|before| before != (surgery::footprint(pod, &status), status_text(pod)));
+        let changed = before.is_none_or(|before| before != fingerprint(pod, &status));
         Ok(Outcome::Injected {
             decision,
             changed,
             status,
+        })
+    }
+
+    /// Whether the pod's templates include the built-in one, which the modern agent shape is
+    /// laid over ([`agent_shape`]).
+    fn uses_builtin(&self, selection: &Selection<'_>) -> bool {
+        let Ok(builtin) = SidecarTemplate::compile(BUILTIN_TEMPLATE) else {
+            return false;
+        };
+        selection.names().iter().any(|name| {
+            self.templates
+                .get(name)
+                .is_some_and(|t| t.version() == builtin.version())
         })
     }
 
@@ -246,6 +291,20 @@ pub fn decide_in(
     )
 }
 
+/// What "the injection changed nothing" is judged on: the injected entries where they are, the
+/// status, and the remembered overrides. The application's probes need no place here: they are
+/// rewritten from the same originals to the port the proxy (in the footprint) serves.
+fn fingerprint(
+    pod: &Value,
+    status: &InjectionStatus,
+) -> (surgery::Footprint, Option<String>, Option<String>) {
+    (
+        surgery::footprint(pod, status),
+        status_text(pod),
+        overrides::remembered(pod),
+    )
+}
+
 fn status_text(pod: &Value) -> Option<String> {
     pod.get("metadata")
         .and_then(|meta| meta.get("annotations"))
@@ -254,5 +313,7 @@ fn status_text(pod: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+#[cfg(test)]
+mod placement_tests;
 #[cfg(test)]
 mod tests;

@@ -7,13 +7,22 @@
 //! by array index, so appending yields only `add` operations.
 //!
 //! # Differences from Istio
-//! - An injected entry whose name the pod already uses for an entry of its own is an error, not a
-//!   strategic merge: the user's entry is never silently overwritten or duplicated.
+//! - An injected volume whose name the pod already uses for a volume of its own is an error, not a
+//!   strategic merge: the user's volume is never silently overwritten or duplicated. A container
+//!   of the pod's own named like an injected one is an override, merged over it
+//!   ([`crate::overrides`]).
+//!
+//! Stripping also undoes what the injection did to the pod's own containers: their probes go
+//! back ([`crate::probes::restore`]) and their declarations of injected containers return
+//! ([`crate::overrides::reinsert`]).
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
 use crate::object::{self, PodList, PodLists, remove_key};
+use crate::overrides::{self, OverridesError};
+use crate::placement::Placement;
+use crate::probes;
 use crate::template::InjectionEntries;
 
 /// The annotation recording what was injected.
@@ -21,7 +30,13 @@ pub const STATUS_ANNOTATION: &str = "sidecar.istio.io/status";
 
 /// Names Istio has always injected, removed by uninject when a pod has no status annotation.
 pub const WELL_KNOWN: PodLists<&[&str]> = PodLists {
-    init_containers: &["istio-init", "istio-validation", "enable-core-dump"],
+    // `istio-proxy` is an init container when it is a native sidecar.
+    init_containers: &[
+        "istio-init",
+        "istio-validation",
+        "enable-core-dump",
+        "istio-proxy",
+    ],
     containers: &["istio-proxy"],
     volumes: &[
         "istio-envoy",
@@ -134,11 +149,14 @@ pub enum SurgeryError {
         list.path()
     )]
     NameClash {
-        /// `spec.containers`, `spec.initContainers` or `spec.volumes`.
+        /// `spec.volumes` (a container of the pod's own overrides the injected one instead).
         list: PodList,
         /// The clashing name.
         name: String,
     },
+    /// The pod's remembered overrides of injected containers could not be read.
+    #[error(transparent)]
+    Overrides(#[from] OverridesError),
 }
 
 /// The previous injection's status, if the pod carries one.
@@ -239,6 +257,16 @@ pub fn footprint(pod: &Value, status: &InjectionStatus) -> Footprint {
 /// With `prune`, lists left empty are removed (uninject restores the pod as it was); without, they
 /// stay, so a re-injection puts entries back at the same place.
 pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(), SurgeryError> {
+    spec_mut(pod)?;
+    let injected = |name: &str| {
+        [PodList::InitContainers, PodList::Containers]
+            .iter()
+            .any(|list| status.names.get(*list).iter().any(|n| n == name))
+    };
+    // The proxy's env holds the probes it took over: read before it goes.
+    if injected("istio-proxy") {
+        probes::restore(pod);
+    }
     let spec = spec_mut(pod)?;
     for (list, names) in status.names.iter() {
         if names.is_empty() {
@@ -248,8 +276,20 @@ pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(
             continue;
         };
         items.retain(|item| !entry_name(item).is_some_and(|n| names.iter().any(|x| x == n)));
-        if prune && items.is_empty() {
-            remove_key(spec, list.field());
+    }
+    // The pod's own declarations of what was injected go back where they stood.
+    overrides::reinsert(pod, injected)?;
+    if prune {
+        let spec = spec_mut(pod)?;
+        for (list, names) in status.names.iter() {
+            if !names.is_empty()
+                && spec
+                    .get(list.field())
+                    .and_then(Value::as_array)
+                    .is_some_and(Vec::is_empty)
+            {
+                remove_key(spec, list.field());
+            }
         }
     }
     Ok(())
@@ -257,14 +297,15 @@ pub fn strip(pod: &mut Value, status: &InjectionStatus, prune: bool) -> Result<(
 
 /// Adds the rendered entries to the pod and writes the status annotation.
 ///
-/// Init containers go after the pod's own; containers after the pod's (the proxy last), or first
-/// when `proxy_first` (the app must wait for the proxy); volumes after the pod's; pull secrets
-/// only when the pod does not list them already.
+/// Init containers go after the pod's own, or before them for a native sidecar (the app's init
+/// containers then run inside the mesh); containers after the pod's (the proxy last), or first
+/// when the app must wait for the proxy; volumes after the pod's; pull secrets only when the pod
+/// does not list them already. `rendered` is already placed ([`Placement::apply`]).
 pub fn merge(
     pod: &mut Value,
     rendered: InjectionEntries,
     version: &str,
-    proxy_first: bool,
+    placement: Placement,
 ) -> Result<InjectionStatus, SurgeryError> {
     let mut status = InjectionStatus {
         version: version.to_string(),
@@ -288,11 +329,12 @@ pub fn merge(
                 )));
             }
         };
-        let mut position = if list == PodList::Containers && proxy_first {
-            0
-        } else {
-            items.len()
+        let first = match list {
+            PodList::InitContainers => placement.native,
+            PodList::Containers => placement.proxy_first(),
+            _ => false,
         };
+        let mut position = if first { 0 } else { items.len() };
         for item in new_items {
             let name = entry_name(&item).unwrap_or_default().to_string();
             if items
@@ -326,7 +368,8 @@ pub enum Uninjection {
         /// What the annotation named but was kept.
         kept: Kept,
     },
-    /// No status annotation, but an `istio-proxy` container: Istio's well-known names were removed.
+    /// No status annotation, but an `istio-proxy` container (or native sidecar): Istio's
+    /// well-known names were removed.
     WellKnownNames(InjectionStatus),
     /// Nothing looked injected.
     NotInjected,
@@ -344,11 +387,11 @@ pub fn uninject(pod: &mut Value) -> Result<Uninjection, SurgeryError> {
         remove_status_annotation(pod);
         return Ok(Uninjection::FromStatus { removed, kept });
     }
-    let has_proxy = pod
-        .get("spec")
-        .and_then(|spec| spec.get("containers"))
-        .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| entry_name(c) == Some("istio-proxy")));
+    let has_proxy = ["containers", "initContainers"].iter().any(|list| {
+        object::at(pod, &["spec", list])
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| entry_name(c) == Some("istio-proxy")))
+    });
     if !has_proxy {
         return Ok(Uninjection::NotInjected);
     }

@@ -16,6 +16,7 @@ pub struct TemplateData<'a> {
     meta: upon::Value,
     spec: Option<&'a Value>,
     mesh: &'a MeshData,
+    native_sidecars: bool,
 }
 
 impl<'a> TemplateData<'a> {
@@ -42,7 +43,15 @@ impl<'a> TemplateData<'a> {
             meta: upon::Value::Map(meta),
             spec: pod.get("spec").filter(|s| s.is_object()),
             mesh,
+            native_sidecars: false,
         }
+    }
+
+    /// Sets `NativeSidecars` (Istio's name): whether the injector places this pod's proxy as a
+    /// native sidecar, for templates that shape the proxy for it.
+    pub fn with_native_sidecars(mut self, native: bool) -> Self {
+        self.native_sidecars = native;
+        self
     }
 
     /// The value at `path`, as upon resolves a variable: a missing member is an error after `.`
@@ -74,6 +83,12 @@ impl<'a> TemplateData<'a> {
             "ObjectMeta" => &self.meta,
             "ProxyConfig" => &self.mesh.proxy,
             "MeshConfig" => &self.mesh.mesh,
+            "NativeSidecars" => {
+                return match rest.first() {
+                    None => Ok(upon::Value::Bool(self.native_sidecars)),
+                    Some(member) => missing(member, "NativeSidecars is a boolean".into()),
+                };
+            }
             "Spec" => {
                 let empty = Value::Object(Map::new());
                 let mut current = self.spec.unwrap_or(&empty);
@@ -100,7 +115,7 @@ impl<'a> TemplateData<'a> {
                 return missing(
                     root,
                     format!(
-                        "unknown name `{other}`: the data has ObjectMeta, Spec, ProxyConfig and MeshConfig"
+                        "unknown name `{other}`: the data has ObjectMeta, Spec, ProxyConfig, MeshConfig and NativeSidecars"
                     ),
                 );
             }

@@ -39,6 +39,23 @@ pub fn register(engine: &mut Engine<'_>) {
     engine.add_function("ne", |a: &Value, b: &Value| a != b);
     engine.add_function("or", or);
     engine.add_function("quote", quote);
+    engine.add_function("toInt", to_int);
+}
+
+/// The integer a value is or spells (`"15021"` → 15021): for Kubernetes fields that take a
+/// number or a name (a probe's `port`), where an annotation's text would be read as a name.
+fn to_int(value: &Value) -> Result<i64, String> {
+    match value {
+        Value::Integer(n) => Ok(*n),
+        Value::String(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| format!("toInt expects an integer, got {s:?}")),
+        other => Err(format!(
+            "toInt expects an integer, got {}",
+            other_kind(other)
+        )),
+    }
 }
 
 /// `meta.annotations[name]`, or `default` when the pod has no such annotation.
@@ -392,6 +409,9 @@ mod tests {
         );
         assert!(join(&[upon::value! { a: 1 }], ",").is_err());
         assert_eq!(or(&Value::from(""), &Value::from("b")), Value::from("b"));
+        assert_eq!(to_int(&Value::from("15021")), Ok(15021));
+        assert_eq!(to_int(&Value::Integer(7)), Ok(7));
+        assert!(to_int(&Value::from("http")).is_err());
         assert_eq!(quote(&Value::Integer(15000)).unwrap(), "15000");
     }
 }

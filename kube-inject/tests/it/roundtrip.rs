@@ -38,6 +38,18 @@ fn configs() -> Configs {
             vec!["--injectConfigFile".into(), path(&newer)],
         ),
         ("proxy first", vec!["--meshConfigFile".into(), path(&mesh)]),
+        (
+            "native sidecar",
+            vec!["--builtin".into(), "--nativeSidecars".into()],
+        ),
+        (
+            "native sidecar, hold",
+            vec![
+                "--nativeSidecars".into(),
+                "--meshConfigFile".into(),
+                path(&mesh),
+            ],
+        ),
     ];
     Configs {
         _dir: dir,
@@ -89,8 +101,16 @@ fn uninject_undoes_inject_as_data() {
 #[test]
 fn uninject_leaves_a_manifest_without_sidecars_byte_for_byte() {
     for fixture in fixtures() {
-        // These hold sidecars (an older injection, istioctl's).
-        if fixture.ends_with("old-injection.yaml") || fixture.ends_with("cronjob-istioctl.yaml") {
+        // These hold sidecars (an older injection, istioctl's, one in each placement).
+        if [
+            "old-injection.yaml",
+            "cronjob-istioctl.yaml",
+            "placement-to-native.yaml",
+            "placement-to-regular.yaml",
+        ]
+        .iter()
+        .any(|name| fixture.ends_with(name))
+        {
             continue;
         }
         let input = read(&fixture);
