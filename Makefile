@@ -1,5 +1,5 @@
 # Kubewarden's conventional targets (policies/Makefile.rust), without needing kwctl to build.
-SOURCE_FILES := $(shell find src -type f)
+SOURCE_FILES := $(shell find src snapshot-heap/src -type f)
 WASM_TARGET := wasm32-wasip1
 # Where cargo writes, as cargo itself decides it.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
@@ -155,11 +155,9 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
 	fuzz/run $(FUZZ_SECONDS)
 
-# `manifest` is left out of CI's short run while its open finding stands (RELIABILITY.md: the YAML
-# writer loses a newline after trailing spaces in a multi-line string); `make fuzz` runs it.
 fuzz-ci:
 	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
-	fuzz/run 20 admission_bytes admission_pod template settings heap
+	fuzz/run 20
 
 .PHONY: clean
 clean:

@@ -212,7 +212,11 @@ pub struct Manifest<'a> {
 }
 
 impl Manifest<'_> {
-    /// The output: documents in order, `---` between them, ending with a newline.
+    /// The output: documents in order, `---` between them.
+    ///
+    /// No newline is added at the end: only an input's last document can lack one, and written
+    /// back as it was it must stay so, since a line break there is data (a `|` block ending the
+    /// file, `echo ` without it, reads as `"echo \n"` with it).
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
         for (i, document) in self.documents.iter().enumerate() {
@@ -226,9 +230,6 @@ impl Manifest<'_> {
                 }
             }
             out.push_str(&document.output);
-        }
-        if !out.is_empty() && !out.ends_with('\n') {
-            out.push('\n');
         }
         out
     }

@@ -418,7 +418,22 @@ fn skipped_pods_are_warned_and_untouched() {
 #[test]
 fn output_joins_with_markers_between_documents() {
     let manifest = process("kind: A\n---\n--- {kind: B}\n---\nkind: C", mark).unwrap();
-    assert_eq!(manifest.to_yaml(), "kind: A\n--- {kind: B}\n---\nkind: C\n");
+    assert_eq!(manifest.to_yaml(), "kind: A\n--- {kind: B}\n---\nkind: C");
+}
+
+/// Found by the `manifest` fuzz target (`fuzz/seeds/manifest/regression-final-newline-block`):
+/// a `|` block ending the file without a line break holds `echo `; adding the break on output
+/// made it `echo \n` in the untouched document, so uninjecting the output and the input
+/// disagreed.
+#[test]
+fn a_last_document_without_final_newline_is_written_back_without_one() {
+    let input = "kind: ConfigMap\ndata:\n  script: |\n    echo ";
+    let value = |text: &str| serde_yaml::from_str::<Value>(text).unwrap()["data"]["script"].clone();
+    assert_eq!(value(input), json!("echo "));
+    let output = inject(&format!("{SLEEP}---\n{input}"), &builtin()).unwrap().to_yaml();
+    assert!(output.ends_with(input), "{output}");
+    let uninjected = uninject(&output).unwrap().to_yaml();
+    assert!(uninjected.ends_with(input), "{uninjected}");
 }
 
 #[test]

@@ -144,6 +144,24 @@ pub enum ClusterError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
+    /// The server was reached but the exchange broke off (connection closed mid-response, a
+    /// malformed HTTP answer): unlike [`ClusterError::Unreachable`], the cluster is up.
+    #[error(
+        "the connection to the Kubernetes API server {endpoint} broke while reading configmap \
+         {namespace}/{name}; try again, or pass --injectConfigFile and --meshConfigFile, or --builtin"
+    )]
+    Interrupted {
+        /// Namespace of the ConfigMap.
+        namespace: String,
+        /// Name of the ConfigMap.
+        name: String,
+        /// The server.
+        endpoint: Endpoint,
+        /// What broke.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
     /// The reads did not finish within [`ClusterOptions::timeout`](super::ClusterOptions::timeout).
     #[error(
         "the Kubernetes API server {endpoint} did not answer within {}s; check that the cluster is up, \

@@ -160,6 +160,11 @@ async fn read_value(
     }
 }
 
+/// Whether `error`'s chain holds a hyper error: an HTTP exchange that started and broke off.
+fn broke_off(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |e| e.source()).any(|e| e.is::<hyper::Error>())
+}
+
 /// Sorts a failed ConfigMap read into the error the user can act on.
 fn request_error(
     error: kube::Error,
@@ -196,9 +201,19 @@ fn request_error(
             },
         },
         // kube's wrappers repeat their cause in their own message; keep only the cause.
-        kube::Error::HyperError(source) => ClusterError::Unreachable {
+        kube::Error::HyperError(source) => ClusterError::Interrupted {
+            namespace,
+            name,
             endpoint,
             source: Box::new(source),
+        },
+        // A failed connection carries an I/O or TLS error; a hyper error in the chain means the
+        // exchange was under way (the response's head or body broke off), so the server is up.
+        kube::Error::Service(source) if broke_off(source.as_ref()) => ClusterError::Interrupted {
+            namespace,
+            name,
+            endpoint,
+            source,
         },
         kube::Error::Service(source) => ClusterError::Unreachable { endpoint, source },
         error @ kube::Error::Auth(_) => ClusterError::Credentials {

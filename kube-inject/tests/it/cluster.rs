@@ -873,6 +873,35 @@ fn an_answer_that_is_not_a_configmap_is_an_error() {
 }
 
 #[test]
+fn a_connection_dropped_mid_response_is_an_error_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fake_apiserver::dropping_url();
+    let kubeconfig = Kubeconfig::new(&url).write(dir.path());
+    let out = dir.path().join("sleep-injected.yaml");
+    fs::write(&out, "previous\n").unwrap();
+    let error = fails(
+        kube_inject()
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("-f")
+            .arg(at_root(SLEEP))
+            .arg("-o")
+            .arg(&out)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        error.starts_with(&format!(
+            "the connection to the Kubernetes API server {url} (context \"fake\") broke while reading configmap istio-system/"
+        )),
+        "{error}"
+    );
+    assert!(error.contains("end of file before message length reached"), "{error}");
+    assert_eq!(fs::read_to_string(&out).unwrap(), "previous\n");
+    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "a file was left");
+}
+
+#[test]
 fn the_test_environment_is_hermetic() {
     // Without any cluster variable or kubeconfig, the binary reports that no cluster is configured,
     // whatever the machine running the tests has (see util::kube_inject_std).

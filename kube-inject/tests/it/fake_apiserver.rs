@@ -224,6 +224,33 @@ pub fn unreachable_url() -> String {
     format!("http://{addr}")
 }
 
+/// A server that answers every request with the start of a `200` whose body never finishes: the
+/// headers promise more than is sent, then the connection is closed (a proxy or API server that
+/// dies mid-response). Serves until the test process ends.
+pub fn dropping_url() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local address");
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 4096\r\n\r\n{\"apiVersion\":\"v1\",\"kind\":\"ConfigMap\",\"data\":{\"conf",
+            );
+            let _ = stream.flush();
+            // Dropping the stream closes the connection with the body unfinished.
+        }
+    });
+    format!("http://{addr}")
+}
+
 /// The API server's `404` for `path`: a missing ConfigMap is named like the real server names it.
 fn not_found(path: &str) -> ResponseTemplate {
     let name = path
