@@ -254,9 +254,19 @@ impl Injector {
         let produced = if only_well_known {
             None
         } else {
-            selection
-                .render(&TemplateData::new(pod, namespace, &self.mesh))
-                .ok()
+            let data = TemplateData::new(pod, namespace, &self.mesh);
+            let mut produced = selection.render(&data).ok();
+            // The templates the status says made the previous injection, while the config still
+            // has them: a pod that changes its choice has their entries replaced, not kept.
+            if !status.templates.is_empty()
+                && status.templates != selection.names()
+                && let Ok(previous) = self.templates.choose(&status.templates)
+                && let Ok(earlier) = previous.render(&data)
+                && let Some(entries) = &mut produced
+            {
+                crate::templates::overlay(entries, earlier);
+            }
+            produced
         };
         surgery::distrust(status, |list, name| {
             surgery::is_well_known(list, name)

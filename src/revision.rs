@@ -272,4 +272,71 @@ mod tests {
             assert!(err.contains("label value"), "{err}");
         }
     }
+
+    fn injector(revision: &str) -> crate::Injector {
+        let mut config = crate::Config::default();
+        config.injector.revision = Some(revision.to_string());
+        crate::Injector::new(config).unwrap()
+    }
+
+    fn pod(labels: Value) -> Value {
+        json!({
+            "metadata": {"name": "app", "namespace": "apps", "labels": labels},
+            "spec": {"containers": [{"name": "app", "image": "app:1"}]}
+        })
+    }
+
+    #[test]
+    fn an_injector_serving_a_revision_skips_the_others_and_records_its_own() {
+        let canary = injector("canary");
+        let mut stable_pod = pod(json!({REVISION_LABEL: "stable"}));
+        let outcome = canary.inject(&mut stable_pod, None).unwrap();
+        let crate::Outcome::Skipped(decision) = outcome else {
+            panic!("injected a pod of another revision");
+        };
+        assert_eq!(
+            decision.to_string(),
+            "skipping injection: label istio.io/rev=\"stable\" selects another revision than \"canary\""
+        );
+
+        // The namespace's label wins over the pod's, as Istio's webhook selectors have it.
+        let namespace = labels(json!({REVISION_LABEL: "canary"}));
+        let mut pod_in_canary = pod(json!({REVISION_LABEL: "stable"}));
+        canary
+            .inject_in(&mut pod_in_canary, None, Some(&namespace))
+            .unwrap();
+        let text = pod_in_canary["metadata"]["annotations"][crate::surgery::STATUS_ANNOTATION]
+            .as_str()
+            .unwrap();
+        let status: crate::surgery::InjectionStatus = serde_json::from_str(text).unwrap();
+        assert_eq!(status.revision.as_deref(), Some("canary"));
+        assert!(text.ends_with(r#","revision":"canary"}"#), "{text}");
+
+        let enabled = labels(json!({INJECTION_LABEL: "enabled"}));
+        let mut pod_in_default = pod(json!({}));
+        let outcome = canary
+            .inject_in(&mut pod_in_default, None, Some(&enabled))
+            .unwrap();
+        assert!(matches!(outcome, crate::Outcome::Skipped(_)));
+        let outcome = injector(DEFAULT_REVISION)
+            .inject_in(&mut pod_in_default, None, Some(&enabled))
+            .unwrap();
+        assert!(matches!(outcome, crate::Outcome::Injected { .. }));
+    }
+
+    #[test]
+    fn without_a_revision_every_pod_is_served_and_the_status_has_none() {
+        let mut config = crate::Config::default();
+        config.injector.revision = None;
+        let injector = crate::Injector::new(config).unwrap();
+        let mut labelled = pod(json!({REVISION_LABEL: "stable"}));
+        let stable_ns = labels(json!({REVISION_LABEL: "stable"}));
+        injector
+            .inject_in(&mut labelled, None, Some(&stable_ns))
+            .unwrap();
+        let text = labelled["metadata"]["annotations"][crate::surgery::STATUS_ANNOTATION]
+            .as_str()
+            .unwrap();
+        assert!(!text.contains("revision"), "{text}");
+    }
 }

@@ -164,6 +164,12 @@ impl NamedTemplates {
             }
             None => self.defaults.clone(),
         };
+        self.choose(&names)
+    }
+
+    /// The templates named by `names` (aliases already expanded), in that order; empty names
+    /// are skipped.
+    pub fn choose(&self, names: &[String]) -> Result<Selection<'_>, SelectionError> {
         let mut chosen = Vec::with_capacity(names.len());
         for name in names.iter().filter(|n| !n.is_empty()) {
             match self.templates.get_key_value(name.as_str()) {
@@ -451,6 +457,84 @@ mod tests {
                 json!({"name": "v", "emptyDir": {}}),
                 json!({"name": "w", "emptyDir": {}})
             ]
+        );
+    }
+
+    fn sleep_pod(annotations: Value) -> Value {
+        json!({
+            "metadata": {"name": "sleep", "namespace": "default", "labels": {"app": "sleep"},
+                         "annotations": annotations},
+            "spec": {"containers": [{"name": "sleep", "image": "tutum/curl"}]}
+        })
+    }
+
+    fn injector(config_json: Value) -> crate::Injector {
+        crate::Injector::new(crate::Config {
+            injector: config(config_json),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn status(pod: &Value) -> Value {
+        let text = pod["metadata"]["annotations"][crate::surgery::STATUS_ANNOTATION]
+            .as_str()
+            .unwrap();
+        serde_json::from_str(text).unwrap()
+    }
+
+    #[test]
+    fn an_injector_merges_the_chosen_templates_records_them_and_reinjects_idempotently() {
+        let injector = injector(json!({"templates": {
+            "debug": "containers:\n- name: istio-proxy\n  image: proxy:debug\nvolumes:\n- name: debug\n  emptyDir: {}\n"
+        }}));
+        let mut pod = sleep_pod(json!({TEMPLATES_ANNOTATION: "sidecar,debug"}));
+        injector.inject(&mut pod, None).unwrap();
+        let containers = pod["spec"]["containers"].as_array().unwrap();
+        assert_eq!(containers.len(), 2);
+        assert_eq!(containers[1]["name"], "istio-proxy");
+        assert_eq!(containers[1]["image"], "proxy:debug");
+        assert!(
+            containers[1]["args"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty())
+        );
+        let recorded = status(&pod);
+        assert_eq!(recorded["templates"], json!(["sidecar", "debug"]));
+        assert_eq!(
+            recorded["volumes"],
+            json!(["istio-envoy", "istio-certs", "debug"])
+        );
+        assert!(recorded.get("revision").is_none());
+
+        let once = pod.clone();
+        let again = injector.inject(&mut pod, None).unwrap();
+        assert!(matches!(
+            again,
+            crate::Outcome::Injected { changed: false, .. }
+        ));
+        assert_eq!(pod, once);
+
+        // Choosing `sidecar` alone afterwards removes what `debug` added.
+        pod["metadata"]["annotations"][TEMPLATES_ANNOTATION] = json!("sidecar");
+        injector.inject(&mut pod, None).unwrap();
+        assert_eq!(
+            pod["spec"]["containers"][1]["image"],
+            "istio.io/proxy:0.5.0"
+        );
+        assert!(status(&pod).get("templates").is_none());
+        let volumes: Vec<&Value> = pod["spec"]["volumes"].as_array().unwrap().iter().collect();
+        assert!(volumes.iter().all(|v| v["name"] != "debug"), "{volumes:?}");
+    }
+
+    #[test]
+    fn an_unknown_template_fails_the_injection_with_the_known_ones() {
+        let injector = injector(json!({}));
+        let mut pod = sleep_pod(json!({TEMPLATES_ANNOTATION: "gateway"}));
+        let err = injector.inject(&mut pod, None).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "annotation inject.istio.io/templates: requested template \"gateway\" not found; have sidecar"
         );
     }
 }
