@@ -148,6 +148,7 @@ pub fn validate(revision: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
 
     fn labels(value: Value) -> Map<String, Value> {
@@ -338,5 +339,82 @@ mod tests {
             .as_str()
             .unwrap();
         assert!(!text.contains("revision"), "{text}");
+    }
+
+    /// The per-revision example at the end of `policy.yaml`, uncommented: its documents.
+    fn policy_yaml_revision_example() -> Vec<Value> {
+        let text = include_str!("../policy.yaml");
+        let start = text
+            .find("# One policy per control-plane revision")
+            .expect("policy.yaml has the per-revision example");
+        let yaml: String = text[start..]
+            .lines()
+            .skip_while(|line| *line != "# ---")
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .unwrap_or(line.trim_start_matches('#'))
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        serde_yaml::Deserializer::from_str(&yaml)
+            .map(|doc| Value::deserialize(doc).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn policy_yaml_revision_example_selects_what_the_revision_rules_serve() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+        let policies = policy_yaml_revision_example();
+        assert_eq!(policies.len(), 2, "{policies:?}");
+        let mut selectors = Vec::new();
+        for policy in &policies {
+            assert_eq!(policy["kind"], "ClusterAdmissionPolicy");
+            let spec = &policy["spec"];
+            let settings = crate::settings::PolicySettings::validate(&spec["settings"]).unwrap();
+            assert_eq!(settings.config.injector.revision.as_deref(), Some("canary"));
+            let kinds: Vec<&Value> = spec["contextAwareResources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| &r["kind"])
+                .collect();
+            assert!(kinds.contains(&&json!("Namespace")), "{kinds:?}");
+            let selector = |field: &str| -> LabelSelector {
+                assert!(
+                    spec[field].get("matchLabels").is_none(),
+                    "dropped by the controller"
+                );
+                serde_json::from_value(spec[field].clone()).unwrap()
+            };
+            selectors.push((selector("namespaceSelector"), selector("objectSelector")));
+        }
+        // Every combination of the labels that matter: the two policies together let through
+        // exactly the pods the revision rules give to `canary` (and that do not refuse).
+        let namespaces = [
+            json!({}),
+            json!({INJECTION_LABEL: "enabled"}),
+            json!({REVISION_LABEL: "canary"}),
+            json!({REVISION_LABEL: "stable"}),
+            json!({INJECTION_LABEL: "enabled", REVISION_LABEL: "canary"}),
+        ];
+        let pods = [
+            json!({}),
+            json!({REVISION_LABEL: "canary"}),
+            json!({REVISION_LABEL: "stable"}),
+            json!({INJECT_KEY: "true"}),
+            json!({INJECT_KEY: "false", REVISION_LABEL: "canary"}),
+        ];
+        for namespace in &namespaces {
+            for pod in &pods {
+                let (namespace, pod) = (labels(namespace.clone()), labels(pod.clone()));
+                let selected = selectors.iter().any(|(ns, object)| {
+                    crate::selector::matches(ns, Some(&namespace))
+                        && crate::selector::matches(object, Some(&pod))
+                });
+                let served = check("canary", Some(&pod), Some(&namespace)).is_ok()
+                    && pod.get(INJECT_KEY) != Some(&json!("false"));
+                assert_eq!(selected, served, "namespace {namespace:?}, pod {pod:?}");
+            }
+        }
     }
 }

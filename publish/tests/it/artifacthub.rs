@@ -88,6 +88,7 @@ fn the_settings_form_covers_policy_yaml_and_its_defaults_are_valid_settings() {
         "alwaysInjectSelector",
         "mesh",
         "config",
+        "revision",
     ];
     let unknown: Vec<_> = asked
         .iter()
