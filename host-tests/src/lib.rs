@@ -48,7 +48,7 @@ use std::path::PathBuf;
 pub use admission::{admission_response, apply_admission_response, apply_patch, decode_patch};
 pub use kubernetes::{HostCall, KubernetesFixtures, json_contains};
 pub use metadata::{annotate, annotate_file, metadata_from_yaml, read_metadata};
-pub use policy::{GuestError, Invocation, Policy, PolicyOptions, validation_payload};
+pub use policy::{GuestError, Invocation, KeptInstance, Policy, PolicyOptions, validation_payload};
 pub use preinit::preinitialize;
 
 /// The command that builds the sidecar injector module and pre-initialises it (`policy.wasm`).

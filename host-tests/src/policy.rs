@@ -327,6 +327,22 @@ impl Policy {
             .collect()
     }
 
+    /// A started instance kept for many calls, as `kwctl bench` (and any host that keeps its
+    /// instance) uses one.
+    pub fn instance(&self) -> Result<KeptInstance<'_>, GuestError> {
+        let mut store = Store::new(&self.engine, HostState::new(self.fixtures.clone()));
+        let (instance, guest_call) = self.start(&mut store)?;
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| GuestError::Instantiation("the module exports no memory".into()))?;
+        Ok(KeptInstance {
+            policy: self,
+            store,
+            guest_call,
+            memory,
+        })
+    }
+
     fn run(
         &self,
         store: &mut Store<HostState>,
@@ -389,6 +405,35 @@ impl Policy {
                 wapc.guest_error.take().unwrap_or_default(),
             ))
         }
+    }
+}
+
+/// One instance of a [`Policy`], started once and called again and again.
+pub struct KeptInstance<'a> {
+    policy: &'a Policy,
+    store: Store<HostState>,
+    guest_call: GuestCall,
+    memory: wasmtime::Memory,
+}
+
+impl std::fmt::Debug for KeptInstance<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptInstance")
+            .field("memory_size", &self.memory_size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeptInstance<'_> {
+    /// Calls `operation` with `payload` on this instance.
+    pub fn call(&mut self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, GuestError> {
+        self.policy
+            .guest_call(&mut self.store, &self.guest_call, operation, payload)
+    }
+
+    /// The instance's linear memory, in bytes (wasm memory never shrinks: its peak so far).
+    pub fn memory_size(&self) -> usize {
+        self.memory.data_size(&self.store)
     }
 }
 

@@ -103,6 +103,14 @@ pub struct SnapshotHeap<F, R> {
     /// Whether talc has handed out or resized a block since the freeze (the region was full,
     /// or a block of the snapshot was resized).
     spilled: AtomicBool,
+    /// Start of the region's current generation: blocks below it were left unfreed once
+    /// ([`SnapshotHeap::leak_once`]) and are never handed out by the bump pointer again.
+    floor: AtomicUsize,
+    /// Region blocks at or above `floor` handed out and not given back. When it drops to 0,
+    /// nothing there is in use, and the generation starts over ([`SnapshotHeap::release`]).
+    live: AtomicUsize,
+    /// Whether [`SnapshotHeap::leak_once`] has said yes.
+    leaked: AtomicBool,
     /// Per size class, the first freed block of the region, 0 when none. Each freed block
     /// holds the address of the next in its first word.
     free: [AtomicUsize; CLASSES],
@@ -136,6 +144,9 @@ impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
             end: AtomicUsize::new(0),
             last: AtomicUsize::new(0),
             spilled: AtomicBool::new(false),
+            floor: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            leaked: AtomicBool::new(false),
             free: [const { AtomicUsize::new(0) }; CLASSES],
         }
     }
@@ -148,11 +159,36 @@ impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
         let _ = self.reserve();
     }
 
-    /// Whether values may be left unfreed at a cost of region memory only: every block handed
-    /// out since the freeze came from the region, which an instance thrown away after one
-    /// admission never needs again. Dropping a large value then only walks it for nothing.
-    pub fn may_skip_frees(&self) -> bool {
-        self.frozen.load(Ordering::Relaxed) && !self.spilled.load(Ordering::Relaxed)
+    /// Whether the values of the request ending now may be left unfreed: yes once per
+    /// instance, if every block handed out since the freeze came from the region.
+    ///
+    /// policy-server throws the instance away after its one admission, so walking the parsed
+    /// request and the answer to free them is wasted work there. A host that keeps the
+    /// instance (`kwctl bench`, a plain webhook host) calls again: the blocks left unfreed
+    /// now stay below a new generation of the region, and from then on values are freed, so
+    /// each request gives the region back whole and the next one starts over at the same
+    /// place ([`SnapshotHeap::release`]). At most one request's blocks are lost.
+    pub fn leak_once(&self) -> bool {
+        let yes = self.frozen.load(Ordering::Relaxed)
+            && !self.spilled.load(Ordering::Relaxed)
+            && !self.leaked.load(Ordering::Relaxed);
+        if yes {
+            self.leaked.store(true, Ordering::Relaxed);
+            // Nothing below the bump pointer is handed out by it again, nor grown in place.
+            self.floor
+                .store(self.next.load(Ordering::Relaxed), Ordering::Relaxed);
+            self.live.store(0, Ordering::Relaxed);
+            self.last.store(0, Ordering::Relaxed);
+        }
+        yes
+    }
+
+    /// Notes that the region handed out `block`.
+    fn note_handed_out(&self, block: usize) {
+        if block >= self.floor.load(Ordering::Relaxed) {
+            let live = self.live.load(Ordering::Relaxed);
+            self.live.store(live.saturating_add(1), Ordering::Relaxed);
+        }
     }
 
     /// Notes that the fallback handed out a block after the freeze.
@@ -179,6 +215,7 @@ impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
         let (size, align) = match class_of(layout) {
             Some(class) => {
                 if let Some(block) = self.pop(class) {
+                    self.note_handed_out(block as usize);
                     return Some(block);
                 }
                 (class_size(class), GRAIN)
@@ -197,6 +234,7 @@ impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
         }
         self.next.store(end, Ordering::Relaxed);
         self.last.store(start, Ordering::Relaxed);
+        self.note_handed_out(start);
         Some(start as *mut u8)
     }
 
@@ -215,11 +253,27 @@ impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
         Some(block as *mut u8)
     }
 
-    /// Takes back a region block: the last one gives its bytes back to the bump pointer, a
-    /// small one goes on its class's list, any other stays unused until the instance goes.
+    /// Takes back a region block. When it was the last one in use in the current generation,
+    /// the generation starts over: the bump pointer goes back to its floor and the free lists
+    /// are emptied, since nothing at or above the floor is in use. Otherwise the last block
+    /// gives its bytes back to the bump pointer, a small one goes on its class's list, and any
+    /// other stays unused until the generation ends.
     #[allow(unsafe_code)]
     fn release(&self, ptr: *mut u8, layout: Layout) {
         let address = ptr as usize;
+        let floor = self.floor.load(Ordering::Relaxed);
+        if address >= floor {
+            let live = self.live.load(Ordering::Relaxed).saturating_sub(1);
+            self.live.store(live, Ordering::Relaxed);
+            if live == 0 {
+                self.next.store(floor, Ordering::Relaxed);
+                self.last.store(0, Ordering::Relaxed);
+                for head in &self.free {
+                    head.store(0, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
         if address == self.last.load(Ordering::Relaxed) {
             self.next.store(address, Ordering::Relaxed);
             self.last.store(0, Ordering::Relaxed);
@@ -253,6 +307,7 @@ impl<F: GlobalAlloc, R: Reserve> SnapshotHeap<F, R> {
             return None;
         };
         self.start.store(start, Ordering::Relaxed);
+        self.floor.store(start, Ordering::Relaxed);
         self.next.store(start, Ordering::Relaxed);
         self.end.store(end, Ordering::Relaxed);
         Some(())

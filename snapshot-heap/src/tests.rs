@@ -77,7 +77,10 @@ fn before_the_freeze_every_block_is_the_fallbacks() {
     let h = heap(64 * 1024);
     let p = alloc(&h, layout(24, 8));
     assert!(!h.in_region(p));
-    assert!(!h.may_skip_frees());
+    assert!(
+        !h.leak_once(),
+        "nothing may be left unfreed in the fallback"
+    );
     free(&h, p, layout(24, 8));
     assert_eq!(
         h.memory.reserved.load(Ordering::Relaxed),
@@ -97,7 +100,11 @@ fn after_the_freeze_blocks_come_from_the_region_in_order() {
     assert_eq!(a as usize, start);
     // A 10-byte block takes its class: 16 bytes.
     assert_eq!(b as usize, start + 16);
-    assert!(h.may_skip_frees());
+    assert!(
+        h.leak_once(),
+        "the first request's blocks may be left unfreed"
+    );
+    assert!(!h.leak_once(), "but only the first's");
 }
 
 #[test]
@@ -152,7 +159,7 @@ fn a_full_region_falls_back_and_says_frees_matter_again() {
     assert!(h.in_region(a));
     let b = alloc(&h, layout(3000, 8));
     assert!(!h.in_region(b), "the region is full: the fallback answers");
-    assert!(!h.may_skip_frees());
+    assert!(!h.leak_once());
     free(&h, b, layout(3000, 8));
     // Growing a region block past the region's end moves it to the fallback.
     let c = realloc(&h, a, layout(3000, 8), 8000);
@@ -171,7 +178,7 @@ fn without_memory_for_the_region_the_fallback_answers_for_good() {
         4096,
     );
     h.freeze();
-    assert!(!h.may_skip_frees());
+    assert!(!h.leak_once());
     #[allow(unsafe_code)]
     let p = unsafe { h.alloc(layout(8, 8)) };
     assert!(!h.in_region(p));
@@ -179,6 +186,54 @@ fn without_memory_for_the_region_the_fallback_answers_for_good() {
     unsafe {
         h.dealloc(p, layout(8, 8))
     };
+}
+
+#[test]
+fn when_every_block_is_back_the_region_starts_over() {
+    let h = heap(64 * 1024);
+    h.freeze();
+    let start = h.memory.reserved.load(Ordering::Relaxed);
+    // A request: blocks of several sizes, freed in another order than they came.
+    let a = alloc(&h, layout(5000, 8));
+    let b = alloc(&h, layout(24, 8));
+    let c = alloc(&h, layout(3000, 8));
+    free(&h, a, layout(5000, 8));
+    free(&h, c, layout(3000, 8));
+    assert!(h.next.load(Ordering::Relaxed) > start, "b is still in use");
+    free(&h, b, layout(24, 8));
+    assert_eq!(h.next.load(Ordering::Relaxed), start);
+    assert_eq!(alloc(&h, layout(24, 8)) as usize, start);
+    // The free lists were emptied with it: b's class does not hand out b's old place twice.
+    let d = alloc(&h, layout(24, 8));
+    assert_ne!(d as usize, start);
+}
+
+#[test]
+fn blocks_left_unfreed_once_are_never_handed_out_again() {
+    let h = heap(64 * 1024);
+    h.freeze();
+    // The first request: its values are left unfreed, except wapc's buffers, freed after.
+    let buffer = alloc(&h, layout(900, 8));
+    let kept = alloc(&h, layout(4000, 8));
+    #[allow(unsafe_code)]
+    unsafe {
+        kept.write_bytes(0x5A, 4000)
+    };
+    assert!(h.leak_once());
+    free(&h, buffer, layout(900, 8));
+    let floor = h.next.load(Ordering::Relaxed);
+    // Later requests free everything and start over at the floor, above the unfreed blocks.
+    for _ in 0..3 {
+        let a = alloc(&h, layout(2000, 8));
+        assert!(a as usize >= floor);
+        let b = alloc(&h, layout(16, 8));
+        free(&h, a, layout(2000, 8));
+        free(&h, b, layout(16, 8));
+        assert_eq!(h.next.load(Ordering::Relaxed), floor);
+    }
+    #[allow(unsafe_code)]
+    let bytes = unsafe { core::slice::from_raw_parts(kept, 4000) };
+    assert!(bytes.iter().all(|b| *b == 0x5A));
 }
 
 #[test]
@@ -196,9 +251,19 @@ fn large_alignments_and_zero_sizes_are_honoured() {
 /// One step of a random allocation sequence.
 #[derive(Debug, Clone)]
 enum Op {
-    Alloc { size: usize, align_log: u32 },
-    Free { which: usize },
-    Realloc { which: usize, size: usize },
+    Alloc {
+        size: usize,
+        align_log: u32,
+    },
+    Free {
+        which: usize,
+    },
+    Realloc {
+        which: usize,
+        size: usize,
+    },
+    /// The end of a first request: its live blocks are left unfreed if the heap says so.
+    LeakOnce,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -206,6 +271,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0usize..3000, 0u32..7).prop_map(|(size, align_log)| Op::Alloc { size, align_log }),
         2 => any::<usize>().prop_map(|which| Op::Free { which }),
         2 => (any::<usize>(), 1usize..5000).prop_map(|(which, size)| Op::Realloc { which, size }),
+        1 => Just(Op::LeakOnce),
     ]
 }
 
@@ -226,6 +292,8 @@ proptest! {
         }
         // (pointer, layout, fill byte)
         let mut live: Vec<(*mut u8, Layout, u8)> = Vec::new();
+        // Left unfreed for good: never freed, never overwritten.
+        let mut leaked: Vec<(*mut u8, Layout, u8)> = Vec::new();
         let mut fill = 0u8;
         for op in ops {
             match op {
@@ -255,16 +323,20 @@ proptest! {
                     unsafe { q.write_bytes(f, size) };
                     live[i] = (q, nl, f);
                 }
+                Op::LeakOnce if h.leak_once() => leaked.append(&mut live),
                 _ => {}
             }
-            let mut spans: Vec<(usize, usize)> =
-                live.iter().map(|(p, l, _)| (*p as usize, *p as usize + l.size())).collect();
+            let mut spans: Vec<(usize, usize)> = live
+                .iter()
+                .chain(&leaked)
+                .map(|(p, l, _)| (*p as usize, *p as usize + l.size()))
+                .collect();
             spans.sort_unstable();
             for pair in spans.windows(2) {
                 prop_assert!(pair[0].1 <= pair[1].0, "blocks overlap: {pair:?}");
             }
         }
-        for (p, l, f) in &live {
+        for (p, l, f) in live.iter().chain(&leaked) {
             #[allow(unsafe_code)]
             let bytes = unsafe { core::slice::from_raw_parts(*p, l.size()) };
             prop_assert!(bytes.iter().all(|b| b == f), "a block was overwritten");

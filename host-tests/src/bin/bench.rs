@@ -32,15 +32,25 @@ const MIN_SAMPLES: usize = 30;
 struct Args {
     warmup: usize,
     samples: usize,
+    /// Admissions sent to one kept instance in the reused-instance table.
+    reused: usize,
+    /// Only the reused-instance table.
+    only_reused: bool,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut args = Args {
         warmup: 20,
         samples: 200,
+        reused: 100_000,
+        only_reused: false,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
+        if flag == "--only-reused" {
+            args.only_reused = true;
+            continue;
+        }
         let value = argv
             .next()
             .with_context(|| format!("{flag} needs a number"))?;
@@ -50,9 +60,10 @@ fn parse_args() -> anyhow::Result<Args> {
         match flag.as_str() {
             "--warmup" => args.warmup = number,
             "--samples" => args.samples = number.max(1),
-            other => {
-                anyhow::bail!("unknown argument '{other}' (accepted: --samples N, --warmup N)")
-            }
+            "--reused" => args.reused = number.max(1),
+            other => anyhow::bail!(
+                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused)"
+            ),
         }
     }
     Ok(args)
@@ -204,6 +215,93 @@ struct Case {
     request: Option<(Value, Value)>,
 }
 
+/// Admissions whose cost the reused-instance table shows: the first, the thousandth, the last.
+fn marks(last: usize) -> Vec<usize> {
+    let mut marks = vec![1, 1000.min(last), last];
+    marks.dedup();
+    marks
+}
+
+/// One kept instance of `subject`, sent `payload` `last` times, as `kwctl bench` does: the
+/// median cost of the 100 admissions up to each mark (the first alone), and the instance's
+/// memory at each mark.
+fn reused(
+    subject: &Subject,
+    payload: &[u8],
+    last: usize,
+) -> anyhow::Result<Vec<(usize, Duration, usize)>> {
+    let mut instance = subject
+        .policy
+        .instance()
+        .with_context(|| format!("{} does not start", subject.name))?;
+    let marks = marks(last);
+    let mut window: Vec<Duration> = Vec::with_capacity(100);
+    let mut rows = Vec::new();
+    let mut first_answer = None;
+    for admission in 1..=last {
+        let started = Instant::now();
+        let answer = instance.call(subject.validate_as, payload);
+        let elapsed = started.elapsed();
+        let answer =
+            answer.with_context(|| format!("{} failed at admission {admission}", subject.name))?;
+        match &first_answer {
+            None => first_answer = Some(answer),
+            Some(first) if *first != answer => {
+                anyhow::bail!(
+                    "{} answered differently at admission {admission}",
+                    subject.name
+                )
+            }
+            Some(_) => {}
+        }
+        if window.len() == 100 {
+            window.remove(0);
+        }
+        window.push(elapsed);
+        if marks.contains(&admission) {
+            let mut sorted = window.clone();
+            sorted.sort();
+            rows.push((admission, sorted[sorted.len() / 2], instance.memory_size()));
+        }
+    }
+    Ok(rows)
+}
+
+/// The reused-instance table: what a host that keeps one instance (`kwctl bench`) pays at
+/// admission 1, 1k and `last`, and whether the instance's memory stays bounded.
+fn reused_table(subjects: &[&Subject], args: &Args) -> anyhow::Result<()> {
+    let cases = [
+        ("sleep pod", requests::sleep_pod(), args.reused),
+        (
+            "2000 env vars (100×)",
+            requests::pod_with_env_vars(2000),
+            args.reused.min(2000),
+        ),
+    ];
+    println!("### One instance kept for every admission (as `kwctl bench` runs a policy)\n");
+    println!(
+        "Median of the 100 admissions up to the one named (the first alone); memory is the instance's linear memory then. Every answer is checked to equal the first.\n"
+    );
+    println!("| case | module | admission | median | memory |");
+    println!("|---|---|---|---|---|");
+    for (label, pod, last) in cases {
+        let payload = validation_payload(&requests::pod_create_request(pod), &json!({}));
+        for subject in subjects {
+            eprintln!("bench: one instance: {label}, {}…", subject.name);
+            for (admission, median, memory) in reused(subject, &payload, last)? {
+                println!(
+                    "| {label} | {} | {admission} | {} | {:.1} MiB |",
+                    subject.name,
+                    format_duration(median),
+                    memory as f64 / f64::from(1 << 20)
+                );
+            }
+        }
+    }
+    println!();
+    Ok(())
+}
+
 fn run() -> anyhow::Result<()> {
     let args = parse_args()?;
     eprintln!("bench: compiling modules…");
@@ -287,9 +385,13 @@ fn run() -> anyhow::Result<()> {
         }
     }
 
+    let subjects = [&injector, &cold, &floor, &mutating_floor];
+    reused_table(&subjects, &args)?;
+    if args.only_reused {
+        return Ok(());
+    }
     let mut rows = Vec::new();
     let mut notes = Vec::new();
-    let subjects = [&injector, &cold, &floor, &mutating_floor];
     for case in cases {
         if let Some((request, settings)) = &case.request {
             let answer = describe_answer(&injector, request, settings);

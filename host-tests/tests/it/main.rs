@@ -9,3 +9,4 @@ mod injector;
 mod limits;
 mod passthrough;
 mod preinit;
+mod reuse;
