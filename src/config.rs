@@ -601,6 +601,20 @@ mod tests {
     }
 
     #[test]
+    fn native_sidecars_is_read_from_settings_and_the_config_document() {
+        assert!(!Config::default().injector.native_sidecars);
+        let config = Config::from_settings(&json!({"nativeSidecars": true})).unwrap();
+        assert!(config.injector.native_sidecars);
+        let config = Config::from_settings(&json!({"config": "nativeSidecars: true"})).unwrap();
+        assert!(config.injector.native_sidecars);
+        let err = Config::from_settings(&json!({"nativeSidecars": "yes"})).unwrap_err();
+        assert!(err.to_string().contains("`nativeSidecars`"), "{err}");
+        // Left out when false, so a default config serializes as before.
+        let text = serde_json::to_string(&InjectorConfig::default()).unwrap();
+        assert!(!text.contains("nativeSidecars"), "{text}");
+    }
+
+    #[test]
     fn policy_yaml_settings_are_valid_and_carry_the_builtin_template() {
         let policy: Value = serde_yaml::from_str(include_str!("../policy.yaml")).unwrap();
         let settings = &policy["spec"]["settings"];

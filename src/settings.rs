@@ -2,7 +2,7 @@
 //! pod spec requirements are enforced.
 //!
 //! Every key is optional; `{}` is the built-in default. The injection keys (`policy`, `template`,
-//! `neverInjectSelector`, `alwaysInjectSelector`, `mesh`, `config`) are read by
+//! `neverInjectSelector`, `alwaysInjectSelector`, `nativeSidecars`, `mesh`, `config`) are read by
 //! [`Config::from_settings`]; this module adds `requirements`, `protocols` and `configMaps`.
 
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,9 @@
 //! Mirrors Istio's `stripPod` + merge + `injectionStatus` (pkg/kube/inject/webhook.go). The pod is
 //! never round-tripped through k8s-openapi types, so fields no Kubernetes version knows survive.
 //! Lists are only appended to or removed from, never reordered: Kubewarden diffs the returned pod
-//! by array index, so appending yields only `add` operations.
+//! by array index, so appending yields only `add` operations. Two placements insert at the front
+//! because they must: a proxy the application waits for, and a native sidecar, which runs before
+//! the pod's own init containers ([`crate::placement`]).
 //!
 //! # Differences from Istio
 //! - An injected volume whose name the pod already uses for a volume of its own is an error, not a

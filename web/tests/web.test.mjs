@@ -63,6 +63,20 @@ test("settings in the policy's shape change the injection: policy disabled", () 
   assert.ok(result.warnings.length > 0);
 });
 
+test("settings in the policy's shape change the injection: nativeSidecars, and the pod's annotation over it", () => {
+  const sleep = read("samples/sleep/sleep.yaml");
+  const native = web.injectManifest(sleep, "nativeSidecars: true");
+  assert.match(native.yaml, /"initContainers":\["istio-init","istio-proxy"\]/);
+  assert.match(native.yaml, /restartPolicy: Always/);
+  // Injected again without the setting: back to the 0.5 sidecar, as if injected so at once.
+  assert.equal(web.injectManifest(native.yaml).yaml, web.injectManifest(sleep).yaml);
+  const annotated = sleep.replace("      labels:\n        app: sleep",
+    "      labels:\n        app: sleep\n      annotations:\n        sidecar.istio.io/nativeSidecar: \"false\"");
+  assert.notEqual(annotated, sleep);
+  assert.doesNotMatch(web.injectManifest(annotated, "nativeSidecars: true").yaml, /restartPolicy/);
+  assert.match(web.validateSettings("nativeSidecars: yes please") ?? "", /nativeSidecars/);
+});
+
 test("settings that read ConfigMaps make manifest injection say it used the embedded config", () => {
   const result = web.injectManifest(read("samples/sleep/sleep.yaml"), "configMaps: {}");
   assert.equal(result.changed, true);
