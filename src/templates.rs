@@ -537,4 +537,44 @@ mod tests {
             "annotation inject.istio.io/templates: requested template \"gateway\" not found; have sidecar"
         );
     }
+
+    #[test]
+    fn settings_carry_the_named_template_keys_and_name_bad_ones() {
+        let settings = json!({
+            "config": "templates:\n  a: 'containers: []'\n",
+            "templates": {"b": "volumes: []"},
+            "defaultTemplates": ["both"],
+            "aliases": {"both": ["sidecar", "b"]},
+        });
+        let config = crate::Config::from_settings(&settings).unwrap();
+        // Keys beside `config` win over it, as for every other key.
+        assert_eq!(config.injector.templates.keys().collect::<Vec<_>>(), ["b"]);
+        assert_eq!(
+            config.injector.default_templates,
+            Some(vec!["both".to_string()])
+        );
+        let named = NamedTemplates::compile(&config.injector).unwrap();
+        assert_eq!(named.select(&json!({})).unwrap().names(), ["sidecar", "b"]);
+
+        for (settings, field) in [
+            (json!({"templates": ["x"]}), "`templates`"),
+            (json!({"templates": {"x": 1}}), "`templates.x`"),
+            (json!({"defaultTemplates": "sidecar"}), "`defaultTemplates`"),
+            (json!({"aliases": {"a": "sidecar"}}), "`aliases.a`"),
+        ] {
+            let err = crate::Config::from_settings(&settings)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(field), "{err}");
+        }
+        let err = crate::settings::PolicySettings::validate(
+            &json!({"templates": {"broken": "{% if %}"}}),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("templates.broken: template syntax error"),
+            "{err}"
+        );
+    }
 }
