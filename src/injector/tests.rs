@@ -108,11 +108,12 @@ fn skipped_pods_are_untouched() {
 }
 
 #[test]
-fn a_user_container_with_an_injected_name_is_an_error() {
+fn a_user_volume_with_an_injected_name_is_an_error() {
+    // Containers named like injected ones are overrides (see overrides/tests.rs); volumes are not.
     let mut pod = sleep_pod();
-    pod["spec"]["containers"] = json!([{"name": "istio-proxy", "image": "mine"}]);
+    pod["spec"]["volumes"] = json!([{"name": "istio-envoy", "emptyDir": {}}]);
     let err = builtin().inject(&mut pod, Some("default")).unwrap_err();
-    assert!(err.to_string().contains("istio-proxy"), "{err}");
+    assert!(err.to_string().contains("istio-envoy"), "{err}");
 }
 
 #[test]
