@@ -84,8 +84,14 @@ fn uninject_undoes_inject_as_data() {
     let configs = configs();
     for fixture in fixtures() {
         let input = read(&fixture);
-        // What the input holds without any sidecar (most fixtures have none to begin with).
-        let bare = docs(&uninject(&input));
+        // What the input holds without any sidecar (most fixtures have none to begin with). An
+        // input that was never injected is its own bare form: an istio-proxy it declares is the
+        // user's override (container-overrides.yaml), which uninject after inject gives back.
+        let bare = if input.contains("sidecar.istio.io/status") {
+            docs(&uninject(&input))
+        } else {
+            docs(&input)
+        };
         for (name, set) in &configs.sets {
             let injected = inject(&input, &flags(set));
             assert_eq!(
@@ -107,6 +113,8 @@ fn uninject_leaves_a_manifest_without_sidecars_byte_for_byte() {
             "cronjob-istioctl.yaml",
             "placement-to-native.yaml",
             "placement-to-regular.yaml",
+            // Declares istio-proxy itself: without a status, uninject takes Istio's names.
+            "container-overrides.yaml",
         ]
         .iter()
         .any(|name| fixture.ends_with(name))
@@ -147,7 +155,8 @@ fn a_newer_template_over_old_output_replaces_the_sidecar() {
             "{}: upgrading old output differs from injecting the original",
             fixture.display()
         );
-        if docs(&old) != docs(&input) {
+        // The proxy image is the template's unless the pod declares its own (an override).
+        if docs(&old) != docs(&input) && !input.contains("name: istio-proxy") {
             assert!(!upgraded.contains("istio.io/proxy:0.5.0"), "{upgraded}");
             assert!(upgraded.contains("istio.io/proxy:1.0.0"));
         }
