@@ -152,18 +152,16 @@ impl NamedTemplates {
             .and_then(|m| m.get("annotations"))
             .and_then(|a| a.get(TEMPLATES_ANNOTATION))
             .and_then(Value::as_str);
-        let names = match annotation {
-            Some(text) => {
-                let names = resolve(&self.aliases, text.split(',').map(str::trim));
-                if names.iter().all(String::is_empty) {
-                    return Err(SelectionError::Empty {
-                        known: self.known(),
-                    });
-                }
-                names
-            }
-            None => self.defaults.clone(),
+        let Some(text) = annotation else {
+            // Most pods: no choice of their own, nothing to resolve or allocate.
+            return self.choose(&self.defaults);
         };
+        let names = resolve(&self.aliases, text.split(',').map(str::trim));
+        if names.iter().all(String::is_empty) {
+            return Err(SelectionError::Empty {
+                known: self.known(),
+            });
+        }
         self.choose(&names)
     }
 
