@@ -198,7 +198,7 @@ mod tests {
             e.containers[0]["lifecycle"]["postStart"]["exec"]["command"],
             json!(["mine"])
         );
-        assert!(Placement::default().proxy_first().eq(&false));
+        assert!(!Placement::default().proxy_first());
         assert!(
             !Placement {
                 native: true,
