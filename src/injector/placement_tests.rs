@@ -183,6 +183,27 @@ fn a_go_template_gets_the_native_placement_from_the_injector() {
 }
 
 #[test]
+fn templates_of_both_dialects_read_native_sidecars() {
+    for template in [
+        "containers:\n- name: istio-proxy\n  image: p\n  args: ['{% if NativeSidecars %}native{% else %}regular{% endif %}']\n",
+        "containers:\n- name: istio-proxy\n  image: p-[[ .ObjectMeta.Name ]]\n  args: ['[[ if .NativeSidecars ]]native[[ else ]]regular[[ end ]]']\n",
+    ] {
+        for (native, arg) in [(true, "native"), (false, "regular")] {
+            let config = Config {
+                injector: InjectorConfig {
+                    template: template.to_string().into(),
+                    native_sidecars: native,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let pod = injected(&Injector::new(config).unwrap(), &app_pod());
+            assert_eq!(proxy(&pod)["args"], json!([arg]), "{template}");
+        }
+    }
+}
+
+#[test]
 fn proxy_config_annotation_merges_over_the_mesh_default_for_the_template() {
     let mut pod = app_pod();
     pod["metadata"]["annotations"] = json!({

@@ -21,7 +21,14 @@ pub struct Translation {
 }
 
 /// The names the template data has at its top level, as Go and the data spell them.
-pub const ROOTS: [&str; 4] = ["ObjectMeta", "Spec", "ProxyConfig", "MeshConfig"];
+/// `NativeSidecars` is Istio's (≥ 1.19) name for the injector's choice of placement.
+pub const ROOTS: [&str; 5] = [
+    "ObjectMeta",
+    "Spec",
+    "ProxyConfig",
+    "MeshConfig",
+    "NativeSidecars",
+];
 
 /// Fields whose value is a map: the names after them are keys, kept as written.
 const MAP_FIELDS: [&str; 5] = [
@@ -435,7 +442,7 @@ fn root_path(chain: &[String], at: usize) -> Result<String, GoError> {
         return Err(GoError::new(
             at,
             format!(
-                "`.{root}` is not in the template data: it has .ObjectMeta, .Spec, .ProxyConfig and .MeshConfig{}",
+                "`.{root}` is not in the template data: it has .ObjectMeta, .Spec, .ProxyConfig, .MeshConfig and .NativeSidecars{}",
                 if matches!(
                     root.as_str(),
                     "Values" | "DeploymentMeta" | "TypeMeta" | "Revision"
