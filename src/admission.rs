@@ -402,12 +402,31 @@ fn config_map_key(
     let object = cluster
         .config_map(config_map)
         .map_err(|e| format!("cannot read ConfigMap {config_map}: {e}"))?;
-    object
-        .get("data")
-        .and_then(|d| d.get(key))
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| format!("ConfigMap {config_map} has no `{key}` key in its data"))
+    // The host passes on whatever it was given; a wrong answer is named, not read as a config.
+    match object.get("kind").and_then(Value::as_str) {
+        _ if !object.is_object() => {
+            return Err(format!(
+                "cannot read ConfigMap {config_map}: the host answered {}, not a ConfigMap",
+                object::type_name(&object)
+            ));
+        }
+        Some(kind) if kind != "ConfigMap" => {
+            return Err(format!(
+                "cannot read ConfigMap {config_map}: the host answered a {kind}, not a ConfigMap"
+            ));
+        }
+        _ => {}
+    }
+    match object.get("data").and_then(|d| d.get(key)) {
+        Some(Value::String(text)) => Ok(text.clone()),
+        Some(other) => Err(format!(
+            "ConfigMap {config_map} key `{key}` holds {}, not text",
+            object::type_name(other)
+        )),
+        None => Err(format!(
+            "ConfigMap {config_map} has no `{key}` key in its data"
+        )),
+    }
 }
 
 /// Answers a whole AdmissionReview as a mutating webhook would: `allowed`, an RFC 6902 patch

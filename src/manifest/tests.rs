@@ -430,7 +430,9 @@ fn a_last_document_without_final_newline_is_written_back_without_one() {
     let input = "kind: ConfigMap\ndata:\n  script: |\n    echo ";
     let value = |text: &str| serde_yaml::from_str::<Value>(text).unwrap()["data"]["script"].clone();
     assert_eq!(value(input), json!("echo "));
-    let output = inject(&format!("{SLEEP}---\n{input}"), &builtin()).unwrap().to_yaml();
+    let output = inject(&format!("{SLEEP}---\n{input}"), &builtin())
+        .unwrap()
+        .to_yaml();
     assert!(output.ends_with(input), "{output}");
     let uninjected = uninject(&output).unwrap().to_yaml();
     assert!(uninjected.ends_with(input), "{uninjected}");

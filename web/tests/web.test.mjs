@@ -130,9 +130,10 @@ test("settings are judged as the policy's validate_settings judges them", () => 
 });
 
 test("an injection error carries its reason, as kube-inject prints it", () => {
-  const clash = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: istio-proxy\n        image: mine\n";
+  // A volume named like an injected one (a container so named is an override, merged).
+  const clash = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  template:\n    spec:\n      containers:\n      - name: web\n        image: web\n      volumes:\n      - name: istio-envoy\n        emptyDir: {}\n";
   assert.throws(() => web.injectManifest(clash), (e) => {
-    assert.match(e.message, /^document 1 \(Deployment web\): spec\.template: .*spec\.containers entry "istio-proxy" that was not injected/);
+    assert.match(e.message, /^document 1 \(Deployment web\): spec\.template: .*spec\.volumes entry "istio-envoy" that was not injected/);
     return true;
   });
 });
@@ -175,6 +176,9 @@ function clusterObjects(answers) {
       if (!Array.isArray(answer.response.items)) return null;
       objects.push(...answer.response.items);
     } else if (answer.operation === "get_resource") {
+      // A list, or another kind than the one asked for, is an answer no cluster object gives.
+      if (Array.isArray(answer.response)) return null;
+      if (answer.request?.kind && answer.response.kind !== answer.request.kind) return null;
       objects.push(answer.response);
     } else {
       return null;

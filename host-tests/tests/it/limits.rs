@@ -67,3 +67,61 @@ fn unknown_fields_a_hundred_deep_are_kept() {
         deep["spec"]["containers"][0]["x-unknown"]
     );
 }
+
+/// The host's answers can be as large as the API server makes them: a namespace with 5,000
+/// Services all selecting the pod, and a 2 MiB injector ConfigMap (twice Kubernetes' own 1 MiB
+/// bound on a ConfigMap). Each ends in an answer that says what happened.
+#[test]
+fn oversized_host_answers_get_an_answer_not_a_trap() {
+    let services: Vec<Value> = (0..5_000)
+        .map(|i| {
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": format!("sleep-{i:04}"), "namespace": "default"},
+                "spec": {"selector": {"app": "sleep"}, "ports": [{"name": "http", "port": 80}]}
+            })
+        })
+        .collect();
+    let policy = host_tests::load_built(&host_tests::injector_wasm(), host_tests::BUILD_INJECTOR)
+        .unwrap()
+        .with_fixtures(host_tests::KubernetesFixtures::new().respond(
+            "list_resources_by_namespace",
+            json!({"kind": "Service"}),
+            json!({"apiVersion": "v1", "kind": "ServiceList", "items": services}),
+        ));
+    let request = requests::sleep_pod_request();
+    let response = policy
+        .validate(&request, &json!({"requirements": "warn"}))
+        .unwrap_or_else(|e| panic!("no answer, the module failed: {e}"));
+    assert_eq!(response["accepted"], true, "{response}");
+    let warnings = response["warnings"].to_string();
+    assert!(warnings.contains("sleep-4999"), "{warnings}");
+
+    let line = "  # a comment line that pads the template out\n";
+    let padding = line.repeat((2 << 20) / line.len() + 1);
+    let config = format!(
+        "policy: enabled\ntemplate: |\n  containers:\n  - name: istio-proxy\n    image: proxy:big\n{padding}"
+    );
+    assert!(config.len() > 2 << 20);
+    let policy = host_tests::load_built(&host_tests::injector_wasm(), host_tests::BUILD_INJECTOR)
+        .unwrap()
+        .with_fixtures(
+            host_tests::KubernetesFixtures::new()
+                .respond(
+                    "get_resource",
+                    json!({"name": "istio-sidecar-injector"}),
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"config": config}}),
+                )
+                .respond(
+                    "get_resource",
+                    json!({"name": "istio"}),
+                    json!({"apiVersion": "v1", "kind": "ConfigMap", "data": {"mesh": "{}"}}),
+                ),
+        );
+    let response = policy
+        .validate(&request, &json!({"requirements": "off", "configMaps": {}}))
+        .unwrap_or_else(|e| panic!("no answer, the module failed: {e}"));
+    assert_eq!(response["accepted"], true, "{response}");
+    let containers = &response["mutated_object"]["spec"]["containers"];
+    assert_eq!(containers[1]["image"], "proxy:big", "{containers}");
+}

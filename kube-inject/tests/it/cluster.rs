@@ -896,9 +896,16 @@ fn a_connection_dropped_mid_response_is_an_error_and_nothing_is_written() {
         )),
         "{error}"
     );
-    assert!(error.contains("end of file before message length reached"), "{error}");
+    assert!(
+        error.contains("end of file before message length reached"),
+        "{error}"
+    );
     assert_eq!(fs::read_to_string(&out).unwrap(), "previous\n");
-    assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2, "a file was left");
+    assert_eq!(
+        fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "a file was left"
+    );
 }
 
 #[test]
