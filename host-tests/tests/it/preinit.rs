@@ -78,8 +78,10 @@ fn pre_initialisation_is_reproducible_byte_for_byte() {
 
 /// A host that keeps one instance for many requests (a plain webhook host, `kwctl run`) gets
 /// the same answer every time, and the instance stops growing: the pre-initialised module
-/// allocates admissions from a bump region and, once that is used up, from talc, which reuses
-/// freed memory. 30 pods of 2000 env vars allocate about 32 MB in all, well past the region.
+/// frees every admission's memory but the first's, and its bump region starts over once all is
+/// given back (`reuse.rs` asserts the memory does not grow at all); the module before
+/// pre-initialisation uses talc, which reuses freed memory. 30 pods of 2000 env vars allocate
+/// about 32 MB in all, twice the region.
 #[test]
 fn one_instance_serves_many_admissions_and_its_memory_levels_off() {
     let request =
