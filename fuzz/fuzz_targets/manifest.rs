@@ -24,7 +24,10 @@ fuzz_target!(|text: &str| {
         "injecting twice changed the output"
     );
     let from_output = manifest::uninject(&output).expect("the output uninjects");
-    if let Ok(from_input) = manifest::uninject(text) {
+    // Without a status annotation uninject can only guess (Istio's well-known names), and a pod
+    // declaring `istio-proxy` itself may be an override instead: no comparison then.
+    let guessed = |m: &manifest::Manifest| m.warnings().any(|w| w.contains("well-known names"));
+    if let Some(from_input) = manifest::uninject(text).ok().filter(|m| !guessed(m)) {
         assert_eq!(
             manifest::inject(&from_output.to_yaml(), &injector)
                 .map(|m| documents(&m.to_yaml()))

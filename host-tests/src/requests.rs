@@ -105,6 +105,33 @@ pub fn pod_with_env_vars(count: usize) -> Value {
     pod
 }
 
+/// The sleep pod serving HTTP on a named port, with a liveness (`httpGet` on the named port),
+/// a readiness (`tcpSocket`) and a startup probe (`grpc`). `modern` adds what today's Istio
+/// users turn on: the native sidecar by annotation (which brings the agent with its status port,
+/// so the three probes are rewritten) and an override of the injected proxy's resources and env.
+pub fn pod_with_probes(modern: bool) -> Value {
+    let mut pod = sleep_pod();
+    let app = &mut pod["spec"]["containers"][0];
+    app["ports"] = json!([{"name": "http", "containerPort": 8080}]);
+    app["livenessProbe"] =
+        json!({"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10});
+    app["readinessProbe"] = json!({"tcpSocket": {"port": 8080}, "periodSeconds": 5});
+    app["startupProbe"] = json!({"grpc": {"port": 9090}, "failureThreshold": 30});
+    if modern {
+        pod["metadata"]["annotations"] = json!({"sidecar.istio.io/nativeSidecar": "true"});
+        pod["spec"]["containers"]
+            .as_array_mut()
+            .expect("the sleep pod has a containers list")
+            .push(json!({
+                "name": "istio-proxy",
+                "image": "auto",
+                "resources": {"limits": {"memory": "1Gi"}, "requests": {"cpu": "100m"}},
+                "env": [{"name": "EXTRA_LOGGING", "value": "true"}]
+            }));
+    }
+    pod
+}
+
 /// A CREATE `AdmissionRequest` for `pod`, in the pod's namespace (`default` if it has none).
 pub fn pod_create_request(pod: Value) -> Value {
     let namespace = pod["metadata"]["namespace"]

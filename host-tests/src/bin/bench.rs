@@ -36,6 +36,8 @@ struct Args {
     reused: usize,
     /// Only the reused-instance table.
     only_reused: bool,
+    /// Only the fresh-instance cases whose label contains this (and no reused-instance table).
+    only_cases: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -44,11 +46,16 @@ fn parse_args() -> anyhow::Result<Args> {
         samples: 200,
         reused: 100_000,
         only_reused: false,
+        only_cases: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
         if flag == "--only-reused" {
             args.only_reused = true;
+            continue;
+        }
+        if flag == "--cases" {
+            args.only_cases = Some(argv.next().context("--cases needs a text")?);
             continue;
         }
         let value = argv
@@ -62,7 +69,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--samples" => args.samples = number.max(1),
             "--reused" => args.reused = number.max(1),
             other => anyhow::bail!(
-                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused)"
+                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused, --cases TEXT)"
             ),
         }
     }
@@ -353,6 +360,14 @@ fn run() -> anyhow::Result<()> {
         ("20 env vars (1×)", requests::pod_with_env_vars(20)),
         ("200 env vars (10×)", requests::pod_with_env_vars(200)),
         ("2000 env vars (100×)", requests::pod_with_env_vars(2000)),
+        // Issue #16's comparison: the same pod with three probes, as defaults inject it (no
+        // agent, probes kept) and with a native sidecar (the agent, probes rewritten) and an
+        // override of the proxy.
+        ("three probes, defaults", requests::pod_with_probes(false)),
+        (
+            "three probes, native sidecar, proxy override (probes rewritten)",
+            requests::pod_with_probes(true),
+        ),
     ];
     // An Istio 1.0-shaped Go template in the settings (translated to upon on every admission,
     // as policy-server's fresh instance loads the settings each time), and the same template
@@ -386,7 +401,11 @@ fn run() -> anyhow::Result<()> {
     }
 
     let subjects = [&injector, &cold, &floor, &mutating_floor];
-    reused_table(&subjects, &args)?;
+    if let Some(text) = &args.only_cases {
+        cases.retain(|case| case.label.contains(text.as_str()));
+    } else {
+        reused_table(&subjects, &args)?;
+    }
     if args.only_reused {
         return Ok(());
     }
