@@ -326,4 +326,6 @@ fn status_text(pod: &Value) -> Option<String> {
 #[cfg(test)]
 mod placement_tests;
 #[cfg(test)]
+pub(crate) mod roundtrip;
+#[cfg(test)]
 mod tests;

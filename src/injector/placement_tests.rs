@@ -298,14 +298,7 @@ proptest! {
         other_hold in any::<bool>(),
     ) {
         let (this, other) = (injector(native, hold), injector(other_native, other_hold));
-        let once = injected(&this, &pod);
-        let mut twice = once.clone();
-        let outcome = this.inject(&mut twice, Some("default")).unwrap();
-        prop_assert!(matches!(outcome, Outcome::Injected { changed: false, .. }), "{:?}", outcome);
-        prop_assert_eq!(&twice, &once);
-        let mut back = once.clone();
-        uninject(&mut back).unwrap();
-        prop_assert_eq!(&back, &pod);
+        let once = super::roundtrip::check(&this, &pod)?;
         // Injected under one config, then another: as if injected under the other at once.
         prop_assert_eq!(injected(&other, &once), injected(&other, &pod));
     }

@@ -261,15 +261,7 @@ proptest! {
     #[test]
     fn inject_is_idempotent_and_uninject_reverses_it(pod in arbitrary_pod()) {
         let injector = builtin();
-        let mut once = pod.clone();
-        injector.inject(&mut once, Some("default")).unwrap();
-        let mut twice = once.clone();
-        let outcome = injector.inject(&mut twice, Some("default")).unwrap();
-        prop_assert!(matches!(outcome, Outcome::Injected { changed: false, .. }), "{:?}", outcome);
-        prop_assert_eq!(&twice, &once);
-        let mut back = once.clone();
-        uninject(&mut back).unwrap();
-        prop_assert_eq!(back, pod);
+        crate::injector::roundtrip::check(&injector, &pod)?;
     }
 }
 

@@ -566,14 +566,6 @@ proptest! {
             c.injector.native_sidecars = native;
             c.mesh.default_config.hold_application_until_proxy_starts = hold;
         });
-        let mut once = pod.clone();
-        injector.inject(&mut once, Some("default")).unwrap();
-        let mut twice = once.clone();
-        let outcome = injector.inject(&mut twice, Some("default")).unwrap();
-        prop_assert!(matches!(outcome, Outcome::Injected { changed: false, .. }), "{:?}", outcome);
-        prop_assert_eq!(&twice, &once);
-        let mut back = once.clone();
-        uninject(&mut back).unwrap();
-        prop_assert_eq!(back, pod);
+        crate::injector::roundtrip::check(&injector, &pod)?;
     }
 }
