@@ -406,3 +406,22 @@ proptest! {
         crate::injector::roundtrip::check(&injector, &pod)?;
     }
 }
+
+/// Found by the `admission_pod` fuzz target (`fuzz/seeds/admission_pod/regression-duplicate-override`):
+/// two declarations of `istio-proxy` made a first injection that a second one changed. The
+/// first declaration overrides; the second is a clash, refused with the entry's name.
+#[test]
+fn a_second_declaration_of_an_injected_container_is_a_clash() {
+    let mut pod = sleep_with(json!([
+        {"name": "istio-proxy", "image": "first"},
+        {"name": "istio-proxy", "image": "second"}
+    ]));
+    let error = builtin()
+        .inject(&mut pod, Some("default"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("\"istio-proxy\" that was not injected"),
+        "{error}"
+    );
+}
