@@ -140,6 +140,7 @@ impl Injector {
             return Ok(Outcome::Skipped(decision));
         }
         surgery::spec_mut(pod)?;
+        surgery::check_unique_containers(pod)?;
         annotations::validate(pod)?;
         let selection = self.templates.select(pod)?;
 

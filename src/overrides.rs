@@ -88,15 +88,10 @@ pub fn apply(pod: &mut Value, rendered: &mut InjectionEntries) -> Vec<Override> 
             continue;
         };
         for (position, item) in std::mem::take(items).into_iter().enumerate() {
-            let name = item.get("name").and_then(Value::as_str);
-            // Only a name's first declaration overrides; a second one stays in the pod, where
-            // the merge refuses it as a clash (the API server would refuse the pod anyway).
-            let declared = name.is_some_and(|n| {
-                rendered_names.iter().any(|r| r == n)
-                    && !taken.iter().any(|t: &Override| {
-                        t.container.get("name").and_then(Value::as_str) == Some(n)
-                    })
-            });
+            let declared = item
+                .get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|n| rendered_names.iter().any(|r| r == n));
             if declared {
                 taken.push(Override {
                     list,

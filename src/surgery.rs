@@ -156,6 +156,18 @@ pub enum SurgeryError {
         /// The clashing name.
         name: String,
     },
+    /// Two containers of the pod (init containers included) share a name.
+    #[error(
+        "container name {name:?} is used twice ({first} and {second}); Kubernetes refuses a pod whose containers share a name"
+    )]
+    DuplicateContainer {
+        /// The shared name.
+        name: String,
+        /// Where it is first, e.g. `spec.initContainers[0]`.
+        first: String,
+        /// Where it is again.
+        second: String,
+    },
     /// The pod's remembered overrides of injected containers could not be read.
     #[error(transparent)]
     Overrides(#[from] OverridesError),
@@ -457,6 +469,33 @@ fn remove_status_annotation(pod: &mut Value) -> Option<Value> {
 
 fn entry_name(item: &Value) -> Option<&str> {
     item.get("name").and_then(Value::as_str)
+}
+
+/// Refuses a pod whose containers and init containers share a name, as the API server would:
+/// which entry a status, an override or a merge by name means would be a guess.
+pub fn check_unique_containers(pod: &Value) -> Result<(), SurgeryError> {
+    let mut seen: Vec<(&str, String)> = Vec::new();
+    for list in [PodList::InitContainers, PodList::Containers] {
+        let items = pod
+            .get("spec")
+            .and_then(|s| s.get(list.field()))
+            .and_then(Value::as_array);
+        for (i, item) in items.into_iter().flatten().enumerate() {
+            let Some(name) = item.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let here = format!("{}[{i}]", list.path());
+            if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
+                return Err(SurgeryError::DuplicateContainer {
+                    name: name.to_string(),
+                    first: first.clone(),
+                    second: here,
+                });
+            }
+            seen.push((name, here));
+        }
+    }
+    Ok(())
 }
 
 /// `spec` as a map, checking the shape of a pod on the way.

@@ -407,11 +407,13 @@ proptest! {
     }
 }
 
-/// Found by the `admission_pod` fuzz target (`fuzz/seeds/admission_pod/regression-duplicate-override`):
-/// two declarations of `istio-proxy` made a first injection that a second one changed. The
-/// first declaration overrides; the second is a clash, refused with the entry's name.
+/// Found by the `admission_pod` fuzz target (`fuzz/seeds/admission_pod/regression-duplicate-override`
+/// and `regression-duplicate-across-lists`): two declarations of `istio-proxy`, or a name twice
+/// among the init containers beside a status naming it, made an injection that a second one
+/// changed. A pod whose containers share a name is refused before anything is stripped, naming
+/// both places, as the API server would refuse it.
 #[test]
-fn a_second_declaration_of_an_injected_container_is_a_clash() {
+fn containers_sharing_a_name_are_refused_before_stripping() {
     let mut pod = sleep_with(json!([
         {"name": "istio-proxy", "image": "first"},
         {"name": "istio-proxy", "image": "second"}
@@ -420,8 +422,30 @@ fn a_second_declaration_of_an_injected_container_is_a_clash() {
         .inject(&mut pod, Some("default"))
         .unwrap_err()
         .to_string();
+    assert_eq!(
+        error,
+        "container name \"istio-proxy\" is used twice (spec.containers[0] and spec.containers[1]); Kubernetes refuses a pod whose containers share a name"
+    );
+
+    let mut pod = sleep_with(json!([{"name": "app", "image": "app"}]));
+    pod["spec"]["initContainers"] = json!([
+        {"name": "istio-proxy", "image": "x"},
+        {"name": "istio-init", "image": "x"},
+        {"name": "istio-proxy", "image": "y"}
+    ]);
+    pod["metadata"]["annotations"] = json!({
+        "sidecar.istio.io/status": r#"{"initContainers":["istio-init"],"containers":[],"volumes":[]}"#
+    });
+    let before = pod.clone();
+    let error = builtin()
+        .inject(&mut pod, Some("default"))
+        .unwrap_err()
+        .to_string();
     assert!(
-        error.contains("\"istio-proxy\" that was not injected"),
+        error.starts_with(
+            "container name \"istio-proxy\" is used twice (spec.initContainers[0] and spec.initContainers[2])"
+        ),
         "{error}"
     );
+    assert_eq!(pod, before);
 }
