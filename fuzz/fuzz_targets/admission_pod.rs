@@ -121,12 +121,16 @@ fuzz_target!(|pod: Pod| {
     };
     // No application container is lost: every container the pod had is still there. One named
     // like an injected container is an override, merged into it, which may stand in either list
-    // (the built-in template's `istio-init` is an init container).
+    // (the built-in template's `istio-init` is an init container), unless a status annotation
+    // says it was injected: then it is stripped, and the template may not make it again.
     let after = container_names(&object, "containers");
     let after_init = container_names(&object, "initContainers");
+    let has_status = original["metadata"]["annotations"]
+        .get("sidecar.istio.io/status")
+        .is_some();
     for c in container_names(&original, "containers") {
         let kept = if c == "istio-proxy" || c == "istio-init" {
-            after.contains(&c) || after_init.contains(&c)
+            has_status || after.contains(&c) || after_init.contains(&c)
         } else {
             after.contains(&c)
         };
