@@ -27,6 +27,9 @@ pub struct Injector {
     template: SidecarTemplate,
     /// Every named template, compiled; what a pod's `inject.istio.io/templates` chooses from.
     templates: NamedTemplates,
+    /// The names whose template is the built-in one: the modern agent shape is laid over those
+    /// only. Found once here, not by compiling the built-in again on every admission.
+    builtin_names: Vec<String>,
     mesh: Shared<MeshData>,
 }
 
@@ -79,10 +82,17 @@ impl Injector {
             .cloned()
             .ok_or_else(|| TemplateError::Config("defaultTemplates names no template".into()))?;
         let mesh = MeshData::shared(&config.mesh);
+        let builtin = SidecarTemplate::compile(BUILTIN_TEMPLATE)?;
+        let builtin_names = templates
+            .iter()
+            .filter(|(_, t)| t.version() == builtin.version())
+            .map(|(name, _)| name.to_owned())
+            .collect();
         Ok(Self {
             config,
             template,
             templates,
+            builtin_names,
             mesh,
         })
     }
@@ -209,14 +219,10 @@ impl Injector {
     /// Whether the pod's templates include the built-in one, which the modern agent shape is
     /// laid over ([`agent_shape`]).
     fn uses_builtin(&self, selection: &Selection<'_>) -> bool {
-        let Ok(builtin) = SidecarTemplate::compile(BUILTIN_TEMPLATE) else {
-            return false;
-        };
-        selection.names().iter().any(|name| {
-            self.templates
-                .get(name)
-                .is_some_and(|t| t.version() == builtin.version())
-        })
+        selection
+            .names()
+            .iter()
+            .any(|name| self.builtin_names.contains(name))
     }
 
     /// Adds to the status what only the injector knows: the templates chosen, unless `sidecar`
