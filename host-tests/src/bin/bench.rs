@@ -36,8 +36,11 @@ struct Args {
     reused: usize,
     /// Only the reused-instance table.
     only_reused: bool,
-    /// Only the fresh-instance cases whose label contains this (and no reused-instance table).
+    /// Only the cases whose label contains this (and no reused-instance table, unless
+    /// `--only-reused`, whose cases it then filters).
     only_cases: Option<String>,
+    /// Only the modules whose name contains this, in the reused-instance table (to profile one).
+    only_modules: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -47,6 +50,7 @@ fn parse_args() -> anyhow::Result<Args> {
         reused: 100_000,
         only_reused: false,
         only_cases: None,
+        only_modules: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -56,6 +60,10 @@ fn parse_args() -> anyhow::Result<Args> {
         }
         if flag == "--cases" {
             args.only_cases = Some(argv.next().context("--cases needs a text")?);
+            continue;
+        }
+        if flag == "--modules" {
+            args.only_modules = Some(argv.next().context("--modules needs a text")?);
             continue;
         }
         let value = argv
@@ -69,7 +77,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--samples" => args.samples = number.max(1),
             "--reused" => args.reused = number.max(1),
             other => anyhow::bail!(
-                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused, --cases TEXT)"
+                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused, --cases TEXT, --modules TEXT)"
             ),
         }
     }
@@ -292,6 +300,13 @@ fn reused_table(subjects: &[&Subject], args: &Args) -> anyhow::Result<()> {
     println!("| case | module | admission | median | memory |");
     println!("|---|---|---|---|---|");
     for (label, pod, last) in cases {
+        if args
+            .only_cases
+            .as_ref()
+            .is_some_and(|text| !label.contains(text.as_str()))
+        {
+            continue;
+        }
         let payload = validation_payload(&requests::pod_create_request(pod), &json!({}));
         for subject in subjects {
             eprintln!("bench: one instance: {label}, {}…", subject.name);
@@ -400,10 +415,16 @@ fn run() -> anyhow::Result<()> {
         }
     }
 
-    let subjects = [&injector, &cold, &floor, &mutating_floor];
+    let mut subjects = vec![&injector, &cold, &floor, &mutating_floor];
+    if let Some(text) = &args.only_modules {
+        // The fresh-instance table compares the four modules; one alone has no ratio.
+        anyhow::ensure!(args.only_reused, "--modules needs --only-reused");
+        subjects.retain(|subject| subject.name.contains(text.as_str()));
+    }
     if let Some(text) = &args.only_cases {
         cases.retain(|case| case.label.contains(text.as_str()));
-    } else {
+    }
+    if args.only_reused || args.only_cases.is_none() {
         reused_table(&subjects, &args)?;
     }
     if args.only_reused {
