@@ -20,8 +20,10 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::config::{BUILTIN_TEMPLATE, InjectorConfig};
-use crate::template::{InjectionEntries, SidecarTemplate, TemplateData, TemplateError};
+use crate::config::InjectorConfig;
+use crate::template::{
+    InjectionEntries, SidecarTemplate, TemplateData, TemplateError, is_builtin_text,
+};
 
 /// The pod annotation choosing templates by name, comma-separated, in merge order.
 pub const TEMPLATES_ANNOTATION: &str = "inject.istio.io/templates";
@@ -71,7 +73,7 @@ impl NamedTemplates {
     pub fn compile(config: &InjectorConfig) -> Result<Self, TemplateError> {
         let syntax = config.template_syntax;
         let mut templates = BTreeMap::new();
-        let explicit_template = config.template != BUILTIN_TEMPLATE;
+        let explicit_template = !is_builtin_text(&config.template);
         if let Some(named) = config.templates.get(SIDECAR)
             && explicit_template
             && named.as_str() != config.template

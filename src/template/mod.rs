@@ -24,6 +24,7 @@ mod spec;
 
 use serde_json::Value;
 
+pub(crate) use cache::is_builtin_text;
 pub(crate) use cache::shared::Shared;
 pub use data::{MeshData, TemplateData};
 pub use spec::{InjectionEntries, SidecarInjectionSpec, SpecError};
