@@ -36,11 +36,14 @@ struct Args {
     reused: usize,
     /// Only the reused-instance table.
     only_reused: bool,
-    /// Only the cases whose label contains this (and no reused-instance table, unless
-    /// `--only-reused`, whose cases it then filters).
+    /// Only the case labelled exactly this, or else those whose label contains it (and no
+    /// reused-instance table, unless `--only-reused`, whose cases it then filters).
     only_cases: Option<String>,
     /// Only the modules whose name contains this, in the reused-instance table (to profile one).
     only_modules: Option<String>,
+    /// The pre-initialised module measured as `policy.wasm` (e.g. one built with function
+    /// names, for a profile), instead of the workspace's.
+    policy: Option<std::path::PathBuf>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -51,6 +54,7 @@ fn parse_args() -> anyhow::Result<Args> {
         only_reused: false,
         only_cases: None,
         only_modules: None,
+        policy: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -60,6 +64,10 @@ fn parse_args() -> anyhow::Result<Args> {
         }
         if flag == "--cases" {
             args.only_cases = Some(argv.next().context("--cases needs a text")?);
+            continue;
+        }
+        if flag == "--policy" {
+            args.policy = Some(argv.next().context("--policy needs a path")?.into());
             continue;
         }
         if flag == "--modules" {
@@ -77,7 +85,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--samples" => args.samples = number.max(1),
             "--reused" => args.reused = number.max(1),
             other => anyhow::bail!(
-                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused, --cases TEXT, --modules TEXT)"
+                "unknown argument '{other}' (accepted: --samples N, --warmup N, --reused N, --only-reused, --cases TEXT, --modules TEXT, --policy PATH)"
             ),
         }
     }
@@ -334,7 +342,10 @@ fn run() -> anyhow::Result<()> {
     )?;
     let injector = load(
         "policy.wasm",
-        &host_tests::injector_wasm(),
+        &args
+            .policy
+            .clone()
+            .unwrap_or_else(host_tests::injector_wasm),
         host_tests::BUILD_INJECTOR,
     )?;
     let cold = load(
@@ -422,7 +433,12 @@ fn run() -> anyhow::Result<()> {
         subjects.retain(|subject| subject.name.contains(text.as_str()));
     }
     if let Some(text) = &args.only_cases {
-        cases.retain(|case| case.label.contains(text.as_str()));
+        // A label given whole picks that case alone ("sleep pod" is in several labels).
+        if cases.iter().any(|case| case.label == *text) {
+            cases.retain(|case| case.label == *text);
+        } else {
+            cases.retain(|case| case.label.contains(text.as_str()));
+        }
     }
     if args.only_reused || args.only_cases.is_none() {
         reused_table(&subjects, &args)?;
