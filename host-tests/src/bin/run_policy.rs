@@ -4,18 +4,24 @@
 //! ```text
 //! make policy.wasm
 //! cargo run -p host-tests --bin run-policy -- [--module policy.wasm] [--settings settings.json]
-//!     [--kubernetes kubernetes.json] [REVIEW.json]
+//!     [--kubernetes kubernetes.json] [--raw-answer] [REVIEW.json]
 //! ```
 //! The request defaults to `samples/sleep/admission-review.json` (an AdmissionReview or a bare
 //! AdmissionRequest), the settings to `{}`, and the answers to context-aware calls to
 //! `samples/sleep/kubernetes.json` (the sleep Service), in the format of `host-tests/fixtures`.
+//! With `--raw-answer` it prints instead exactly the bytes `validate` returned (the waPC
+//! `ValidationResponse`, no newline added): what `scripts/real-hosts-bench` bakes into the
+//! pass-through module's answer floor.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use host_tests::requests::admission_request_of;
-use host_tests::{KubernetesFixtures, Policy, admission_response, decode_patch};
+use host_tests::{
+    KubernetesFixtures, Policy, admission_response, decode_patch, validation_payload,
+};
 use serde_json::{Value, json};
 
 fn main() -> ExitCode {
@@ -34,6 +40,7 @@ fn run() -> anyhow::Result<ExitCode> {
     let mut settings = json!({});
     let mut review_path = root.join("samples/sleep/admission-review.json");
     let mut kubernetes = root.join("samples/sleep/kubernetes.json");
+    let mut raw_answer = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -46,9 +53,10 @@ fn run() -> anyhow::Result<ExitCode> {
                     .with_context(|| format!("{path} is not YAML or JSON"))?;
             }
             "--kubernetes" => kubernetes = args.next().context("--kubernetes needs a path")?.into(),
+            "--raw-answer" => raw_answer = true,
             "-h" | "--help" => {
                 println!(
-                    "usage: run-policy [--module policy.wasm] [--settings FILE] [--kubernetes FILE] [REVIEW.json]"
+                    "usage: run-policy [--module policy.wasm] [--settings FILE] [--kubernetes FILE] [--raw-answer] [REVIEW.json]"
                 );
                 return Ok(ExitCode::SUCCESS);
             }
@@ -72,6 +80,15 @@ fn run() -> anyhow::Result<ExitCode> {
     let verdict = policy.validate_settings(&settings);
     if verdict["valid"] != json!(true) {
         bail!("settings refused: {}", verdict["message"]);
+    }
+    if raw_answer {
+        let answer = policy
+            .call("validate", &validation_payload(&request, &settings))
+            .context("validate failed")?;
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(&answer)?;
+        stdout.flush()?;
+        return Ok(ExitCode::SUCCESS);
     }
     let validation = policy
         .validate(&request, &settings)
