@@ -54,7 +54,7 @@ pub const WELL_KNOWN: PodLists<&[&str]> = PodLists {
 /// The content of `sidecar.istio.io/status`: what an injection added, by name.
 ///
 /// Written as Istio writes it: `{"version": …, "initContainers": […], "containers": […],
-/// "volumes": […], "imagePullSecrets": null}` (`null` when no pull secret was added), then
+/// "volumes": […], "imagePullSecrets": null}` (`null` for a list nothing was added to), then
 /// `templates` when named templates other than `sidecar` alone rendered it and `revision` when
 /// the injector serves one (both left out otherwise, so older statuses read the same).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -77,7 +77,9 @@ impl Serialize for InjectionStatus {
         let mut out = s.serialize_struct("InjectionStatus", 5 + extra)?;
         out.serialize_field("version", &self.version)?;
         for (list, names) in self.names.iter() {
-            if list == PodList::ImagePullSecrets && names.is_empty() {
+            // Istio builds each list by appending to a nil slice, which Go writes as `null`
+            // when nothing was appended (a native sidecar leaves `containers` so).
+            if names.is_empty() {
                 out.serialize_field(list.field(), &None::<()>)?;
             } else {
                 out.serialize_field(list.field(), names)?;

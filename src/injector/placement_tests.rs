@@ -303,3 +303,24 @@ proptest! {
         prop_assert_eq!(injected(&other, &once), injected(&other, &pod));
     }
 }
+
+/// Istio master's status for a native sidecar says `"containers":null` (Go writes a nil slice
+/// so); an empty list would differ from what istioctl writes for the same pod.
+#[test]
+fn a_native_sidecars_status_writes_its_empty_container_list_as_null() {
+    let pod = injected(&injector(true, false), &app_pod());
+    let text = pod["metadata"]["annotations"]["sidecar.istio.io/status"]
+        .as_str()
+        .unwrap();
+    let status: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(status["containers"], Value::Null);
+    assert_eq!(status["imagePullSecrets"], Value::Null);
+    assert_eq!(
+        status["initContainers"],
+        json!(["istio-init", "istio-proxy"])
+    );
+    // Read back, null is the empty list: uninjection still finds everything it added.
+    let read = read_status(&pod).unwrap().unwrap();
+    assert!(read.names.containers.is_empty());
+    assert_eq!(read.names.init_containers, ["istio-init", "istio-proxy"]);
+}
