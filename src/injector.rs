@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::agent_shape;
 use crate::annotations::{self, InvalidAnnotations};
-use crate::config::{BUILTIN_TEMPLATE, Config, InjectorConfig};
+use crate::config::{Config, InjectorConfig};
 use crate::decision::{self, Decision};
 use crate::object::{self, PodList};
 use crate::overrides;
@@ -27,9 +27,6 @@ pub struct Injector {
     template: SidecarTemplate,
     /// Every named template, compiled; what a pod's `inject.istio.io/templates` chooses from.
     templates: NamedTemplates,
-    /// The names whose template is the built-in one: the modern agent shape is laid over those
-    /// only. Found once here, not by compiling the built-in again on every admission.
-    builtin_names: Vec<String>,
     mesh: Shared<MeshData>,
 }
 
@@ -82,17 +79,10 @@ impl Injector {
             .cloned()
             .ok_or_else(|| TemplateError::Config("defaultTemplates names no template".into()))?;
         let mesh = MeshData::shared(&config.mesh);
-        let builtin = SidecarTemplate::compile(BUILTIN_TEMPLATE)?;
-        let builtin_names = templates
-            .iter()
-            .filter(|(_, t)| t.version() == builtin.version())
-            .map(|(name, _)| name.to_owned())
-            .collect();
         Ok(Self {
             config,
             template,
             templates,
-            builtin_names,
             mesh,
         })
     }
@@ -195,7 +185,8 @@ impl Injector {
             TemplateData::new(pod, namespace, mesh_data).with_native_sidecars(placement.native);
         let mut rendered = selection.render(&data)?;
         let mut version = selection.version();
-        if agent_shape::wanted(placement, proxy) && self.uses_builtin(&selection) {
+        // The modern agent shape is written for the built-in template alone ([`agent_shape`]).
+        if agent_shape::wanted(placement, proxy) && selection.includes_builtin() {
             let modern = agent_shape::template()?;
             agent_shape::lay_over(&mut rendered, modern.render_entries(&data)?);
             version = agent_shape::version(&version, modern.version());
@@ -214,15 +205,6 @@ impl Injector {
             changed,
             status,
         })
-    }
-
-    /// Whether the pod's templates include the built-in one, which the modern agent shape is
-    /// laid over ([`agent_shape`]).
-    fn uses_builtin(&self, selection: &Selection<'_>) -> bool {
-        selection
-            .names()
-            .iter()
-            .any(|name| self.builtin_names.contains(name))
     }
 
     /// Adds to the status what only the injector knows: the templates chosen, unless `sidecar`

@@ -200,6 +200,13 @@ impl NamedTemplates {
 }
 
 impl Selection<'_> {
+    /// Whether the built-in template is among those chosen.
+    pub fn includes_builtin(&self) -> bool {
+        self.chosen
+            .iter()
+            .any(|(_, template)| template.is_builtin())
+    }
+
     /// The names chosen, in merge order.
     pub fn names(&self) -> Vec<String> {
         self.chosen.iter().map(|(n, _)| n.to_string()).collect()

@@ -188,6 +188,12 @@ impl SidecarTemplate {
         entries
     }
 
+    /// Whether this is the built-in template: the only one compiled into a static (a text equal
+    /// to it is recognised when compiled), so telling costs nothing per admission.
+    pub fn is_builtin(&self) -> bool {
+        matches!(self.compiled, Shared::Static(_))
+    }
+
     /// Whether two compiled templates are one (a text is compiled once per process).
     #[cfg(test)]
     fn same_compiled(&self, other: &Self) -> bool {

@@ -331,6 +331,14 @@ fn compiling_the_same_text_again_shares_the_compiled_template() {
     let builtin = SidecarTemplate::compile(&copy).unwrap();
     assert!(matches!(builtin.compiled, Shared::Static(_)));
     assert!(matches!(first.compiled, Shared::Counted(_)));
+    // What `is_builtin` reads: a copy of the built-in's text is the built-in, nothing else is.
+    assert!(builtin.is_builtin());
+    assert!(
+        SidecarTemplate::compile(BUILTIN_TEMPLATE)
+            .unwrap()
+            .is_builtin()
+    );
+    assert!(!first.is_builtin());
 }
 
 #[test]
