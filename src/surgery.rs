@@ -476,7 +476,9 @@ fn entry_name(item: &Value) -> Option<&str> {
 /// Refuses a pod whose containers and init containers share a name, as the API server would:
 /// which entry a status, an override or a merge by name means would be a guess.
 pub fn check_unique_containers(pod: &Value) -> Result<(), SurgeryError> {
-    let mut seen: Vec<(&str, String)> = Vec::new();
+    // Places are written out only for the refusal: this runs on every admission.
+    let place = |(list, i): (PodList, usize)| format!("{}[{i}]", list.path());
+    let mut seen: Vec<(&str, (PodList, usize))> = Vec::new();
     for list in [PodList::InitContainers, PodList::Containers] {
         let items = pod
             .get("spec")
@@ -486,15 +488,14 @@ pub fn check_unique_containers(pod: &Value) -> Result<(), SurgeryError> {
             let Some(name) = item.get("name").and_then(Value::as_str) else {
                 continue;
             };
-            let here = format!("{}[{i}]", list.path());
             if let Some((_, first)) = seen.iter().find(|(n, _)| *n == name) {
                 return Err(SurgeryError::DuplicateContainer {
                     name: name.to_string(),
-                    first: first.clone(),
-                    second: here,
+                    first: place(*first),
+                    second: place((list, i)),
                 });
             }
-            seen.push((name, here));
+            seen.push((name, (list, i)));
         }
     }
     Ok(())
